@@ -1,0 +1,35 @@
+/**
+ * The `cdpo` command line: builds the commander program from one file per command group.
+ *
+ * Each file in src/cli/commands exports `register(program)`. Errors that cdpo raises on purpose
+ * (CdpoError, TypeError and RangeError from argument checks) print as one line without a stack;
+ * set CDPO_DEBUG=1 to see stacks.
+ */
+import { Command } from "commander";
+import { CdpoError } from "../errors.js";
+import { CDPO_VERSION } from "../version.js";
+import { register as registerSmoke } from "./commands/smoke.js";
+
+export function buildProgram(): Command {
+  const program = new Command("cdpo")
+    .description(
+      "Safety alignment of language models by Constrained DPO (C-DPO), on libtorch from TypeScript",
+    )
+    .version(CDPO_VERSION, "-V, --version", "print the cdpo version");
+  registerSmoke(program);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    const known = error instanceof CdpoError || error instanceof TypeError || error instanceof RangeError;
+    if (process.env.CDPO_DEBUG === "1" || !known) {
+      console.error(error);
+    } else {
+      console.error(`cdpo: ${(error as Error).message}`);
+    }
+    process.exitCode = 1;
+  }
+}

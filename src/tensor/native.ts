@@ -1,0 +1,147 @@
+/**
+ * Loads the libtorch addon built from `native/` and declares its raw interface.
+ *
+ * Nothing outside `src/tensor/` calls this module: the {@link Tensor} class and the functions in
+ * `src/tensor/index.ts` wrap every entry point with types, defaults and memory tracking.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CdpoError } from "../errors.js";
+
+/** An opaque native handle on one libtorch tensor. */
+export type Handle = { readonly __brand: "TensorHandle" };
+/** An opaque native handle on one libtorch random generator. */
+export type GeneratorHandle = { readonly __brand: "GeneratorHandle" };
+
+export type Scalar = number | boolean;
+type H = Handle;
+type Dims = number[] | null;
+
+export interface NativeOptimizer {
+  step(): void;
+  zeroGrad(setToNone: boolean): void;
+  setLr(lr: number, group: number | null): void;
+  getLr(group: number): number;
+  stateDict(): Buffer;
+  loadStateDict(state: Buffer): void;
+}
+
+/** The addon's exports, one libtorch call each (see native/src/*.cc for argument order). */
+export interface NativeAddon {
+  // tensor.cc
+  fromBytes(bytes: ArrayBufferView, dtype: string, shape: number[], device?: string): H;
+  toBytes(t: H): Buffer;
+  item(t: H): number | boolean;
+  info(t: H): { shape: number[]; dtype: string; device: string; requiresGrad: boolean };
+  shape(t: H): number[];
+  dtype(t: H): string;
+  device(t: H): string;
+  dispose(t: H): void;
+  isDisposed(t: H): boolean;
+  liveTensors(): number;
+  zeros(shape: number[], dtype: string, device?: string): H;
+  ones(shape: number[], dtype: string, device?: string): H;
+  empty(shape: number[], dtype: string, device?: string): H;
+  full(shape: number[], value: Scalar, dtype: string, device?: string): H;
+  arange(start: number, end: number, step: number, dtype: string, device?: string): H;
+  randn(shape: number[], dtype: string, device: string, gen: GeneratorHandle | null): H;
+  rand(shape: number[], dtype: string, device: string, gen: GeneratorHandle | null): H;
+  randint(
+    low: number,
+    high: number,
+    shape: number[],
+    dtype: string,
+    device: string,
+    gen: GeneratorHandle | null,
+  ): H;
+  to(t: H, dtype: string | null, device: string | null): H;
+  contiguous(t: H): H;
+  clone(t: H): H;
+  createGenerator(seed: number): GeneratorHandle;
+  generatorState(gen: GeneratorHandle | null): H;
+  setGeneratorState(gen: GeneratorHandle | null, state: H): void;
+  manualSeed(seed: number): void;
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
+  cudaDeviceCount(): number;
+  versions(): { libtorch: string; cuda: boolean; parallel: string; cpuCapability: string };
+  setErrorClass(ctor: new (code: string, message: string) => Error): void;
+  // ops.cc: unary
+  [unary: string]: unknown;
+  // autograd.cc
+  requiresGrad_(t: H, flag: boolean): H;
+  requiresGrad(t: H): boolean;
+  isLeaf(t: H): boolean;
+  retainGrad(t: H): void;
+  grad(t: H): H | null;
+  setGrad(t: H, g: H | null): void;
+  zeroGrads(ts: H[], setToNone: boolean): void;
+  backward(t: H, grad: H | null, retainGraph: boolean): void;
+  clipGradNorm(ts: H[], maxNorm: number, normType: number): number;
+  withGradMode<T>(enabled: boolean, fn: () => T): T;
+  withInferenceMode<T>(fn: () => T): T;
+  isGradEnabled(): boolean;
+  isInferenceMode(): boolean;
+  withAutocast<T>(deviceType: string, dtype: string, enabled: boolean, fn: () => T): T;
+  isAutocastEnabled(deviceType: string): boolean;
+  hasScaledDotProductAttention: boolean;
+  Optimizer: new (
+    kind: string,
+    groups: { params: H[]; lr: number; weightDecay: number }[],
+    options: Record<string, unknown>,
+  ) => NativeOptimizer;
+}
+
+/** Typed access to ops that share a calling convention. */
+export type Unary = (t: H) => H;
+export type Binary = (a: H, b: H | Scalar) => H;
+export type { Dims };
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+function addonPath(): string {
+  // dist/src/tensor -> project root; src/tensor under tsx -> one level less.
+  const candidates = [
+    process.env.CDPO_NATIVE_ADDON,
+    join(root, "native", "build", "Release", "cdpo_native.node"),
+    join(root, "..", "native", "build", "Release", "cdpo_native.node"),
+    join(dirname(fileURLToPath(import.meta.url)), "..", "..", "native", "build", "Release", "cdpo_native.node"),
+  ];
+  for (const candidate of candidates) {
+    if (candidate && existsSync(candidate)) return candidate;
+  }
+  throw new CdpoError(
+    "NOT_FOUND",
+    "The cdpo native addon is not built (native/build/Release/cdpo_native.node is missing). " +
+      "Run `npm run build:native` (or `bash scripts/setup.sh`), which finds libtorch and builds it.",
+  );
+}
+
+function load(): NativeAddon {
+  const path = addonPath();
+  const require = createRequire(import.meta.url);
+  try {
+    const addon = require(path) as NativeAddon;
+    addon.setErrorClass(CdpoError as unknown as new (code: string, message: string) => Error);
+    return addon;
+  } catch (error) {
+    if (error instanceof CdpoError) throw error;
+    throw new CdpoError(
+      "NOT_FOUND",
+      `Failed to load the cdpo native addon from ${path}: ${(error as Error).message}. ` +
+        "If libtorch moved or was upgraded, rebuild with `npm run build:native`.",
+      { cause: error },
+    );
+  }
+}
+
+export const native: NativeAddon = load();
+
+/** Returns a native function by name, typed by the caller. */
+export function op<F>(name: string): F {
+  const fn = native[name];
+  if (typeof fn !== "function") throw new CdpoError("NOT_FOUND", `native op ${name} is missing`);
+  return fn as F;
+}
