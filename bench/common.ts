@@ -50,7 +50,10 @@ export function runPytorch<T>(script: string, args: Record<string, unknown>): T 
 }
 
 /** Median seconds per call of `fn` after `warmup` calls, over at least `minSeconds`. */
-export function timeIt(fn: () => void, options: { warmup?: number; minSeconds?: number; minRuns?: number } = {}): number {
+export function timeIt(
+  fn: () => void,
+  options: { warmup?: number; minSeconds?: number; minRuns?: number } = {},
+): number {
   const warmup = options.warmup ?? 2;
   const minSeconds = options.minSeconds ?? 1;
   const minRuns = options.minRuns ?? 3;
@@ -82,6 +85,10 @@ export function report(
   extra: Record<string, string | number> = {},
 ): void {
   const ratio = pytorch === null || pytorch === 0 ? null : ours / pytorch;
-  const fields = Object.entries(extra).map(([k, v]) => ` ${k}=${typeof v === "number" ? format(v) : v}`);
-  console.log(`bench ${name} ours=${format(ours)} pytorch=${format(pytorch)} ratio=${format(ratio)} ${unit}${fields.join("")}`);
+  const fields = Object.entries(extra).map(
+    ([k, v]) => ` ${k}=${typeof v === "number" ? format(v) : v}`,
+  );
+  console.log(
+    `bench ${name} ours=${format(ours)} pytorch=${format(pytorch)} ratio=${format(ratio)} ${unit}${fields.join("")}`,
+  );
 }

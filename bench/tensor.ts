@@ -3,11 +3,20 @@
  * float32 and under bfloat16 autocast, and the per-call overhead of a small op. The PyTorch side
  * (bench/py/tensor.py) runs the same work with the same shapes, seeds and thread count.
  */
-import * as torch from "../src/tensor/index.js";
+
 import type { Tensor } from "../src/tensor/index.js";
+import * as torch from "../src/tensor/index.js";
 import { report, runPytorch, timeIt } from "./common.js";
 
-export const BLOCK = { batch: 2, seq: 256, dim: 512, heads: 8, hidden: 1376, eps: 1e-5, theta: 10000 };
+export const BLOCK = {
+  batch: 2,
+  seq: 256,
+  dim: 512,
+  heads: 8,
+  hidden: 1376,
+  eps: 1e-5,
+  theta: 10000,
+};
 
 interface PytorchResults {
   "matmul-1024": number;
@@ -58,18 +67,32 @@ export function makeBlock() {
   };
 }
 
-export function blockForward(params: ReturnType<typeof makeBlock>, x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+export function blockForward(
+  params: ReturnType<typeof makeBlock>,
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+): Tensor {
   const { batch: B, seq: T, dim: C, heads: H, eps } = BLOCK;
   const D = C / H;
   const h = rmsNorm(x, params.norm1, eps); // [B, T, C]
   const q = torch.linear(h, params.wq).view(B, T, H, D).transpose(1, 2); // [B, H, T, D]
   const k = torch.linear(h, params.wk).view(B, T, H, D).transpose(1, 2); // [B, H, T, D]
   const v = torch.linear(h, params.wv).view(B, T, H, D).transpose(1, 2); // [B, H, T, D]
-  const attn = torch.scaledDotProductAttention(rotate(q, cos, sin), rotate(k, cos, sin), v, null, true);
+  const attn = torch.scaledDotProductAttention(
+    rotate(q, cos, sin),
+    rotate(k, cos, sin),
+    v,
+    null,
+    true,
+  );
   const merged = attn.transpose(1, 2).reshape(B, T, C); // [B, T, C]
   const x1 = x.add(torch.linear(merged, params.wo)); // [B, T, C]
   const h2 = rmsNorm(x1, params.norm2, eps);
-  const mlp = torch.linear(torch.linear(h2, params.gate).silu().mul(torch.linear(h2, params.up)), params.down);
+  const mlp = torch.linear(
+    torch.linear(h2, params.gate).silu().mul(torch.linear(h2, params.up)),
+    params.down,
+  );
   return x1.add(mlp); // [B, T, C]
 }
 
@@ -78,7 +101,10 @@ function rotaryTables(): [Tensor, Tensor] {
   const D = dim / heads;
   return torch.tidy(() => {
     const inv = torch.arange(0, D, 2, { dtype: "float32" }).div(D).mul(-Math.log(theta)).exp(); // [D/2]
-    const freqs = torch.arange(T, undefined, 1, { dtype: "float32" }).unsqueeze(1).mul(inv.unsqueeze(0)); // [T, D/2]
+    const freqs = torch
+      .arange(T, undefined, 1, { dtype: "float32" })
+      .unsqueeze(1)
+      .mul(inv.unsqueeze(0)); // [T, D/2]
     const emb = torch.cat([freqs, freqs], -1); // [T, D]
     return [emb.cos(), emb.sin()] as [Tensor, Tensor];
   });

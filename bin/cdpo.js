@@ -4,9 +4,18 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const compiled = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "src", "cli", "main.js");
+const compiled = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "dist",
+  "src",
+  "cli",
+  "main.js",
+);
 if (!existsSync(compiled)) {
-  console.error("cdpo: not built yet (dist/ is missing). Run `bash scripts/setup.sh` or `npm run build`.");
+  console.error(
+    "cdpo: not built yet (dist/ is missing). Run `bash scripts/setup.sh` or `npm run build`.",
+  );
   process.exit(1);
 }
 const { main } = await import(pathToFileURL(compiled).href);

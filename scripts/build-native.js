@@ -131,7 +131,9 @@ try {
   const cmakeJs = join(root, "node_modules", "cmake-js", "bin", "cmake-js");
   const args = [cmakeJs, "compile", "--directory", "native", `--CDCMAKE_PREFIX_PATH=${prefix}`];
   if (process.env.CDPO_NATIVE_DEBUG === "1") args.push("--debug");
-  const jobs = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(Math.max(1, (await import("node:os")).availableParallelism()));
+  const jobs =
+    process.env.CMAKE_BUILD_PARALLEL_LEVEL ??
+    String(Math.max(1, (await import("node:os")).availableParallelism()));
   const result = spawnSync(process.execPath, args, {
     cwd: root,
     stdio: "inherit",

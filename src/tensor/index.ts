@@ -12,11 +12,11 @@
  */
 import { CdpoError, invalidArgument } from "../errors.js";
 import { type GeneratorHandle, type Handle, native, op, type Scalar } from "./native.js";
-import { type Device, type DType, DTYPES, Tensor, type TensorOrScalar } from "./tensor.js";
+import { type Device, DTYPES, type DType, Tensor, type TensorOrScalar } from "./tensor.js";
 
-export { Tensor, DTYPES };
-export type { Device, DType, TensorOrScalar, Scalar };
 export { dispose, keep, scopeDepth, type TensorContainer, tidy } from "./scope.js";
+export type { Device, DType, Scalar, TensorOrScalar };
+export { DTYPES, Tensor };
 
 // --- creation ----------------------------------------------------------------------------------
 
@@ -137,17 +137,26 @@ export function scalarTensor(value: number, options: CreateOptions = {}): Tensor
 
 export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {
   checkShape("shape", shape);
-  return finish(native.zeros([...shape], options.dtype ?? "float32", options.device ?? "cpu"), options);
+  return finish(
+    native.zeros([...shape], options.dtype ?? "float32", options.device ?? "cpu"),
+    options,
+  );
 }
 
 export function ones(shape: readonly number[], options: CreateOptions = {}): Tensor {
   checkShape("shape", shape);
-  return finish(native.ones([...shape], options.dtype ?? "float32", options.device ?? "cpu"), options);
+  return finish(
+    native.ones([...shape], options.dtype ?? "float32", options.device ?? "cpu"),
+    options,
+  );
 }
 
 export function empty(shape: readonly number[], options: CreateOptions = {}): Tensor {
   checkShape("shape", shape);
-  return finish(native.empty([...shape], options.dtype ?? "float32", options.device ?? "cpu"), options);
+  return finish(
+    native.empty([...shape], options.dtype ?? "float32", options.device ?? "cpu"),
+    options,
+  );
 }
 
 export function full(shape: readonly number[], value: Scalar, options: CreateOptions = {}): Tensor {
@@ -174,7 +183,10 @@ export function arange(
   const start = end === undefined ? 0 : startOrEnd;
   const stop = end === undefined ? startOrEnd : end;
   if (step === 0) throw invalidArgument("range", "step", "a non-zero number", step);
-  return finish(native.arange(start, stop, step, options.dtype ?? "int64", options.device ?? "cpu"), options);
+  return finish(
+    native.arange(start, stop, step, options.dtype ?? "int64", options.device ?? "cpu"),
+    options,
+  );
 }
 
 /** A seeded random generator for reproducible sampling and initialisation. */
@@ -205,7 +217,12 @@ export interface RandomOptions extends CreateOptions {
 export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
   checkShape("shape", shape);
   return finish(
-    native.randn([...shape], options.dtype ?? "float32", options.device ?? "cpu", options.generator?.handle ?? null),
+    native.randn(
+      [...shape],
+      options.dtype ?? "float32",
+      options.device ?? "cpu",
+      options.generator?.handle ?? null,
+    ),
     options,
   );
 }
@@ -213,7 +230,12 @@ export function randn(shape: readonly number[], options: RandomOptions = {}): Te
 export function rand(shape: readonly number[], options: RandomOptions = {}): Tensor {
   checkShape("shape", shape);
   return finish(
-    native.rand([...shape], options.dtype ?? "float32", options.device ?? "cpu", options.generator?.handle ?? null),
+    native.rand(
+      [...shape],
+      options.dtype ?? "float32",
+      options.device ?? "cpu",
+      options.generator?.handle ?? null,
+    ),
     options,
   );
 }
@@ -226,9 +248,17 @@ export function randint(
   options: RandomOptions = {},
 ): Tensor {
   checkShape("shape", shape);
-  if (!(high > low)) throw new RangeError(`Expected high > low for randint but received low=${low}, high=${high}`);
+  if (!(high > low))
+    throw new RangeError(`Expected high > low for randint but received low=${low}, high=${high}`);
   return finish(
-    native.randint(low, high, [...shape], options.dtype ?? "int64", options.device ?? "cpu", options.generator?.handle ?? null),
+    native.randint(
+      low,
+      high,
+      [...shape],
+      options.dtype ?? "int64",
+      options.device ?? "cpu",
+      options.generator?.handle ?? null,
+    ),
     options,
   );
 }
@@ -240,21 +270,31 @@ const F = {
   stack: op<(ts: Handle[], dim: number) => Handle>("stack"),
   where: op<(c: Handle, a: Handle | Scalar, b: Handle | Scalar) => Handle>("where"),
   linear: op<(x: Handle, w: Handle, b: Handle | null) => Handle>("linear"),
-  crossEntropy: op<
-    (l: Handle, t: Handle, ignore: number, reduction: string, smoothing: number, w: Handle | null) => Handle
-  >("crossEntropy"),
+  crossEntropy:
+    op<
+      (
+        l: Handle,
+        t: Handle,
+        ignore: number,
+        reduction: string,
+        smoothing: number,
+        w: Handle | null,
+      ) => Handle
+    >("crossEntropy"),
   embedding: op<(w: Handle, i: Handle, padding: number | null) => Handle>("embedding"),
-  multinomial: op<(p: Handle, n: number, replacement: boolean, g: GeneratorHandle | null) => Handle>(
-    "multinomial",
-  ),
+  multinomial:
+    op<(p: Handle, n: number, replacement: boolean, g: GeneratorHandle | null) => Handle>(
+      "multinomial",
+    ),
   dropout: op<(x: Handle, p: number, train: boolean) => Handle>("dropout"),
-  layerNorm: op<(x: Handle, shape: number[], w: Handle | null, b: Handle | null, eps: number) => Handle>(
-    "layerNorm",
-  ),
+  layerNorm:
+    op<(x: Handle, shape: number[], w: Handle | null, b: Handle | null, eps: number) => Handle>(
+      "layerNorm",
+    ),
   einsum: op<(eq: string, ts: Handle[]) => Handle>("einsum"),
-  sdpa: op<(q: Handle, k: Handle, v: Handle, m: Handle | null, p: number, causal: boolean) => Handle>(
-    "scaledDotProductAttention",
-  ),
+  sdpa: op<
+    (q: Handle, k: Handle, v: Handle, m: Handle | null, p: number, causal: boolean) => Handle
+  >("scaledDotProductAttention"),
 };
 
 const handles = (tensors: readonly Tensor[]): Handle[] => tensors.map((t) => t.handle);
@@ -296,7 +336,11 @@ export interface CrossEntropyOptions {
 }
 
 /** Cross entropy of logits [N, C] (or [N, C, ...]) against int64 class targets [N]. */
-export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  options: CrossEntropyOptions = {},
+): Tensor {
   return new Tensor(
     F.crossEntropy(
       logits.handle,
@@ -309,7 +353,11 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   );
 }
 
-export function embedding(weight: Tensor, indices: Tensor, paddingIdx: number | null = null): Tensor {
+export function embedding(
+  weight: Tensor,
+  indices: Tensor,
+  paddingIdx: number | null = null,
+): Tensor {
   return new Tensor(F.embedding(weight.handle, indices.handle, paddingIdx));
 }
 
@@ -320,7 +368,9 @@ export function multinomial(
   replacement = false,
   generator: Generator | null = null,
 ): Tensor {
-  return new Tensor(F.multinomial(probs.handle, numSamples, replacement, generator?.handle ?? null));
+  return new Tensor(
+    F.multinomial(probs.handle, numSamples, replacement, generator?.handle ?? null),
+  );
 }
 
 export function dropout(input: Tensor, p: number, train: boolean): Tensor {
@@ -336,7 +386,15 @@ export function layerNorm(
   bias: Tensor | null,
   eps = 1e-5,
 ): Tensor {
-  return new Tensor(F.layerNorm(input.handle, [...normalizedShape], optionalHandle(weight), optionalHandle(bias), eps));
+  return new Tensor(
+    F.layerNorm(
+      input.handle,
+      [...normalizedShape],
+      optionalHandle(weight),
+      optionalHandle(bias),
+      eps,
+    ),
+  );
 }
 
 export function einsum(equation: string, ...operands: Tensor[]): Tensor {
@@ -368,7 +426,9 @@ export function scaledDotProductAttention(
   isCausal = false,
 ): Tensor {
   if (hasFusedAttention) {
-    return new Tensor(F.sdpa(query.handle, key.handle, value.handle, optionalHandle(mask), 0, isCausal));
+    return new Tensor(
+      F.sdpa(query.handle, key.handle, value.handle, optionalHandle(mask), 0, isCausal),
+    );
   }
   return attentionExplicit(query, key, value, mask, isCausal);
 }
@@ -498,12 +558,18 @@ export class Optimizer {
   readonly #native;
   readonly #params: Tensor[];
 
-  constructor(kind: "adamw" | "sgd", groups: readonly ParamGroup[], options: AdamWOptions & SGDOptions = {}) {
-    if (groups.length === 0) throw invalidArgument("range", "groups", "at least one parameter group", groups);
+  constructor(
+    kind: "adamw" | "sgd",
+    groups: readonly ParamGroup[],
+    options: AdamWOptions & SGDOptions = {},
+  ) {
+    if (groups.length === 0)
+      throw invalidArgument("range", "groups", "at least one parameter group", groups);
     this.kind = kind;
     this.#params = groups.flatMap((g) => [...g.params]);
     for (const [i, g] of groups.entries()) {
-      if (!(g.lr >= 0)) throw invalidArgument("range", `groups[${i}].lr`, "a non-negative number", g.lr);
+      if (!(g.lr >= 0))
+        throw invalidArgument("range", `groups[${i}].lr`, "a non-negative number", g.lr);
     }
     this.#native = new native.Optimizer(
       kind,

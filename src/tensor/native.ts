@@ -107,7 +107,15 @@ function addonPath(): string {
     process.env.CDPO_NATIVE_ADDON,
     join(root, "native", "build", "Release", "cdpo_native.node"),
     join(root, "..", "native", "build", "Release", "cdpo_native.node"),
-    join(dirname(fileURLToPath(import.meta.url)), "..", "..", "native", "build", "Release", "cdpo_native.node"),
+    join(
+      dirname(fileURLToPath(import.meta.url)),
+      "..",
+      "..",
+      "native",
+      "build",
+      "Release",
+      "cdpo_native.node",
+    ),
   ];
   for (const candidate of candidates) {
     if (candidate && existsSync(candidate)) return candidate;

@@ -36,7 +36,12 @@ export type TensorContainer =
   | TensorContainer[]
   | { [key: string]: TensorContainer };
 
-function collect(value: unknown, into: Set<Tensor>, seen: Set<unknown>, TensorClass: unknown): void {
+function collect(
+  value: unknown,
+  into: Set<Tensor>,
+  seen: Set<unknown>,
+  TensorClass: unknown,
+): void {
   if (value === null || typeof value !== "object" || seen.has(value)) return;
   seen.add(value);
   if (value instanceof (TensorClass as new () => Tensor)) {

@@ -92,13 +92,19 @@ const N = {
   bmm: op<(a: Handle, b: Handle) => Handle>("bmm"),
   gelu: op<(a: Handle, approximate: string) => Handle>("gelu"),
   clamp: op<(a: Handle, min: number | null, max: number | null) => Handle>("clamp"),
-  sum: op<(a: Handle, dims: number[] | null, keepdim: boolean, dtype: string | null) => Handle>("sum"),
+  sum: op<(a: Handle, dims: number[] | null, keepdim: boolean, dtype: string | null) => Handle>(
+    "sum",
+  ),
   mean: op<(a: Handle, dims: number[] | null, keepdim: boolean) => Handle>("mean"),
   amax: op<(a: Handle, dims: number[] | null, keepdim: boolean) => Handle>("amax"),
   amin: op<(a: Handle, dims: number[] | null, keepdim: boolean) => Handle>("amin"),
   logsumexp: op<(a: Handle, dims: number[] | null, keepdim: boolean) => Handle>("logsumexp"),
-  var: op<(a: Handle, dims: number[] | null, correction: number, keepdim: boolean) => Handle>("var"),
-  std: op<(a: Handle, dims: number[] | null, correction: number, keepdim: boolean) => Handle>("std"),
+  var: op<(a: Handle, dims: number[] | null, correction: number, keepdim: boolean) => Handle>(
+    "var",
+  ),
+  std: op<(a: Handle, dims: number[] | null, correction: number, keepdim: boolean) => Handle>(
+    "std",
+  ),
   max: op<(a: Handle, dim?: number | null, keepdim?: boolean) => Handle | [Handle, Handle]>("max"),
   min: op<(a: Handle, dim?: number | null, keepdim?: boolean) => Handle | [Handle, Handle]>("min"),
   argmax: op<(a: Handle, dim: number | null, keepdim: boolean) => Handle>("argmax"),
@@ -128,16 +134,19 @@ const N = {
   tril: op<(a: Handle, diagonal: number) => Handle>("tril"),
   cumsum: op<(a: Handle, dim: number, dtype: string | null) => Handle>("cumsum"),
   pad: op<(a: Handle, pad: number[], value: number) => Handle>("pad"),
-  slice: op<(a: Handle, dim: number, start: number | null, end: number | null, step: number) => Handle>(
-    "slice",
-  ),
+  slice:
+    op<(a: Handle, dim: number, start: number | null, end: number | null, step: number) => Handle>(
+      "slice",
+    ),
   split: op<(a: Handle, size: number | number[], dim: number) => Handle[]>("split"),
   chunk: op<(a: Handle, chunks: number, dim: number) => Handle[]>("chunk"),
   maskedFill: op<(a: Handle, mask: Handle, value: Handle | Scalar) => Handle>("maskedFill"),
-  topk: op<(a: Handle, k: number, dim: number, largest: boolean, sorted: boolean) => [Handle, Handle]>(
-    "topk",
+  topk: op<
+    (a: Handle, k: number, dim: number, largest: boolean, sorted: boolean) => [Handle, Handle]
+  >("topk"),
+  sort: op<(a: Handle, dim: number, descending: boolean, stable: boolean) => [Handle, Handle]>(
+    "sort",
   ),
-  sort: op<(a: Handle, dim: number, descending: boolean, stable: boolean) => [Handle, Handle]>("sort"),
   copy_: op<(a: Handle, src: Handle) => Handle>("copy_"),
   fill_: op<(a: Handle, value: Scalar) => Handle>("fill_"),
   zero_: op<(a: Handle) => Handle>("zero_"),
@@ -169,7 +178,10 @@ export class Tensor {
   /** The native handle; throws after dispose(). */
   get handle(): Handle {
     if (this.#handle === null) {
-      throw new CdpoError("DISPOSED", "Tensor was used after dispose(); keep() it or return it from tidy()");
+      throw new CdpoError(
+        "DISPOSED",
+        "Tensor was used after dispose(); keep() it or return it from tidy()",
+      );
     }
     return this.#handle;
   }
@@ -313,31 +325,81 @@ export class Tensor {
 
   // --- elementwise ------------------------------------------------------------------------
 
-  neg(): Tensor { return new Tensor(N.neg(this.handle)); }
-  abs(): Tensor { return new Tensor(N.abs(this.handle)); }
-  exp(): Tensor { return new Tensor(N.exp(this.handle)); }
-  log(): Tensor { return new Tensor(N.log(this.handle)); }
-  log1p(): Tensor { return new Tensor(N.log1p(this.handle)); }
-  sqrt(): Tensor { return new Tensor(N.sqrt(this.handle)); }
-  rsqrt(): Tensor { return new Tensor(N.rsqrt(this.handle)); }
-  square(): Tensor { return new Tensor(N.square(this.handle)); }
-  reciprocal(): Tensor { return new Tensor(N.reciprocal(this.handle)); }
-  tanh(): Tensor { return new Tensor(N.tanh(this.handle)); }
-  sigmoid(): Tensor { return new Tensor(N.sigmoid(this.handle)); }
-  logsigmoid(): Tensor { return new Tensor(N.logsigmoid(this.handle)); }
-  silu(): Tensor { return new Tensor(N.silu(this.handle)); }
-  relu(): Tensor { return new Tensor(N.relu(this.handle)); }
-  sin(): Tensor { return new Tensor(N.sin(this.handle)); }
-  cos(): Tensor { return new Tensor(N.cos(this.handle)); }
-  erf(): Tensor { return new Tensor(N.erf(this.handle)); }
-  sign(): Tensor { return new Tensor(N.sign(this.handle)); }
-  floor(): Tensor { return new Tensor(N.floor(this.handle)); }
-  ceil(): Tensor { return new Tensor(N.ceil(this.handle)); }
-  round(): Tensor { return new Tensor(N.round(this.handle)); }
-  logicalNot(): Tensor { return new Tensor(N.logicalNot(this.handle)); }
-  isnan(): Tensor { return new Tensor(N.isnan(this.handle)); }
-  isfinite(): Tensor { return new Tensor(N.isfinite(this.handle)); }
-  nonzero(): Tensor { return new Tensor(N.nonzero(this.handle)); }
+  neg(): Tensor {
+    return new Tensor(N.neg(this.handle));
+  }
+  abs(): Tensor {
+    return new Tensor(N.abs(this.handle));
+  }
+  exp(): Tensor {
+    return new Tensor(N.exp(this.handle));
+  }
+  log(): Tensor {
+    return new Tensor(N.log(this.handle));
+  }
+  log1p(): Tensor {
+    return new Tensor(N.log1p(this.handle));
+  }
+  sqrt(): Tensor {
+    return new Tensor(N.sqrt(this.handle));
+  }
+  rsqrt(): Tensor {
+    return new Tensor(N.rsqrt(this.handle));
+  }
+  square(): Tensor {
+    return new Tensor(N.square(this.handle));
+  }
+  reciprocal(): Tensor {
+    return new Tensor(N.reciprocal(this.handle));
+  }
+  tanh(): Tensor {
+    return new Tensor(N.tanh(this.handle));
+  }
+  sigmoid(): Tensor {
+    return new Tensor(N.sigmoid(this.handle));
+  }
+  logsigmoid(): Tensor {
+    return new Tensor(N.logsigmoid(this.handle));
+  }
+  silu(): Tensor {
+    return new Tensor(N.silu(this.handle));
+  }
+  relu(): Tensor {
+    return new Tensor(N.relu(this.handle));
+  }
+  sin(): Tensor {
+    return new Tensor(N.sin(this.handle));
+  }
+  cos(): Tensor {
+    return new Tensor(N.cos(this.handle));
+  }
+  erf(): Tensor {
+    return new Tensor(N.erf(this.handle));
+  }
+  sign(): Tensor {
+    return new Tensor(N.sign(this.handle));
+  }
+  floor(): Tensor {
+    return new Tensor(N.floor(this.handle));
+  }
+  ceil(): Tensor {
+    return new Tensor(N.ceil(this.handle));
+  }
+  round(): Tensor {
+    return new Tensor(N.round(this.handle));
+  }
+  logicalNot(): Tensor {
+    return new Tensor(N.logicalNot(this.handle));
+  }
+  isnan(): Tensor {
+    return new Tensor(N.isnan(this.handle));
+  }
+  isfinite(): Tensor {
+    return new Tensor(N.isfinite(this.handle));
+  }
+  nonzero(): Tensor {
+    return new Tensor(N.nonzero(this.handle));
+  }
 
   /** GELU; `approximate: "tanh"` gives the GPT-2 form. */
   gelu(approximate: "none" | "tanh" = "none"): Tensor {
@@ -348,30 +410,66 @@ export class Tensor {
     return new Tensor(N.clamp(this.handle, min, max));
   }
 
-  add(other: TensorOrScalar): Tensor { return new Tensor(N.add(this.handle, handleOf(other))); }
-  sub(other: TensorOrScalar): Tensor { return new Tensor(N.sub(this.handle, handleOf(other))); }
-  mul(other: TensorOrScalar): Tensor { return new Tensor(N.mul(this.handle, handleOf(other))); }
-  div(other: TensorOrScalar): Tensor { return new Tensor(N.div(this.handle, handleOf(other))); }
-  pow(exponent: TensorOrScalar): Tensor { return new Tensor(N.pow(this.handle, handleOf(exponent))); }
+  add(other: TensorOrScalar): Tensor {
+    return new Tensor(N.add(this.handle, handleOf(other)));
+  }
+  sub(other: TensorOrScalar): Tensor {
+    return new Tensor(N.sub(this.handle, handleOf(other)));
+  }
+  mul(other: TensorOrScalar): Tensor {
+    return new Tensor(N.mul(this.handle, handleOf(other)));
+  }
+  div(other: TensorOrScalar): Tensor {
+    return new Tensor(N.div(this.handle, handleOf(other)));
+  }
+  pow(exponent: TensorOrScalar): Tensor {
+    return new Tensor(N.pow(this.handle, handleOf(exponent)));
+  }
   remainder(other: TensorOrScalar): Tensor {
     return new Tensor(N.remainder(this.handle, handleOf(other)));
   }
-  eq(other: TensorOrScalar): Tensor { return new Tensor(N.eq(this.handle, handleOf(other))); }
-  ne(other: TensorOrScalar): Tensor { return new Tensor(N.ne(this.handle, handleOf(other))); }
-  lt(other: TensorOrScalar): Tensor { return new Tensor(N.lt(this.handle, handleOf(other))); }
-  le(other: TensorOrScalar): Tensor { return new Tensor(N.le(this.handle, handleOf(other))); }
-  gt(other: TensorOrScalar): Tensor { return new Tensor(N.gt(this.handle, handleOf(other))); }
-  ge(other: TensorOrScalar): Tensor { return new Tensor(N.ge(this.handle, handleOf(other))); }
-  maximum(other: Tensor): Tensor { return new Tensor(N.maximum(this.handle, other.handle)); }
-  minimum(other: Tensor): Tensor { return new Tensor(N.minimum(this.handle, other.handle)); }
-  logicalAnd(other: Tensor): Tensor { return new Tensor(N.logicalAnd(this.handle, other.handle)); }
-  logicalOr(other: Tensor): Tensor { return new Tensor(N.logicalOr(this.handle, other.handle)); }
+  eq(other: TensorOrScalar): Tensor {
+    return new Tensor(N.eq(this.handle, handleOf(other)));
+  }
+  ne(other: TensorOrScalar): Tensor {
+    return new Tensor(N.ne(this.handle, handleOf(other)));
+  }
+  lt(other: TensorOrScalar): Tensor {
+    return new Tensor(N.lt(this.handle, handleOf(other)));
+  }
+  le(other: TensorOrScalar): Tensor {
+    return new Tensor(N.le(this.handle, handleOf(other)));
+  }
+  gt(other: TensorOrScalar): Tensor {
+    return new Tensor(N.gt(this.handle, handleOf(other)));
+  }
+  ge(other: TensorOrScalar): Tensor {
+    return new Tensor(N.ge(this.handle, handleOf(other)));
+  }
+  maximum(other: Tensor): Tensor {
+    return new Tensor(N.maximum(this.handle, other.handle));
+  }
+  minimum(other: Tensor): Tensor {
+    return new Tensor(N.minimum(this.handle, other.handle));
+  }
+  logicalAnd(other: Tensor): Tensor {
+    return new Tensor(N.logicalAnd(this.handle, other.handle));
+  }
+  logicalOr(other: Tensor): Tensor {
+    return new Tensor(N.logicalOr(this.handle, other.handle));
+  }
 
   // --- linear algebra ---------------------------------------------------------------------
 
-  matmul(other: Tensor): Tensor { return new Tensor(N.matmul(this.handle, other.handle)); }
-  mm(other: Tensor): Tensor { return new Tensor(N.mm(this.handle, other.handle)); }
-  bmm(other: Tensor): Tensor { return new Tensor(N.bmm(this.handle, other.handle)); }
+  matmul(other: Tensor): Tensor {
+    return new Tensor(N.matmul(this.handle, other.handle));
+  }
+  mm(other: Tensor): Tensor {
+    return new Tensor(N.mm(this.handle, other.handle));
+  }
+  bmm(other: Tensor): Tensor {
+    return new Tensor(N.bmm(this.handle, other.handle));
+  }
 
   // --- reductions -------------------------------------------------------------------------
 
@@ -469,7 +567,12 @@ export class Tensor {
 
   /** Advanced indexing `t[i0, i1, ...]`, with `null` for a full slice of that dimension. */
   index(indices: (Tensor | null)[]): Tensor {
-    return new Tensor(N.index(this.handle, indices.map((t) => (t === null ? null : t.handle))));
+    return new Tensor(
+      N.index(
+        this.handle,
+        indices.map((t) => (t === null ? null : t.handle)),
+      ),
+    );
   }
 
   maskedFill(mask: Tensor, value: TensorOrScalar): Tensor {
@@ -488,13 +591,21 @@ export class Tensor {
 
   // --- shape ------------------------------------------------------------------------------
 
-  view(...shape: number[]): Tensor { return new Tensor(N.view(this.handle, shape)); }
-  reshape(...shape: number[]): Tensor { return new Tensor(N.reshape(this.handle, shape)); }
+  view(...shape: number[]): Tensor {
+    return new Tensor(N.view(this.handle, shape));
+  }
+  reshape(...shape: number[]): Tensor {
+    return new Tensor(N.reshape(this.handle, shape));
+  }
   transpose(dim0: number, dim1: number): Tensor {
     return new Tensor(N.transpose(this.handle, dim0, dim1));
   }
-  permute(...dims: number[]): Tensor { return new Tensor(N.permute(this.handle, dims)); }
-  expand(...shape: number[]): Tensor { return new Tensor(N.expand(this.handle, shape)); }
+  permute(...dims: number[]): Tensor {
+    return new Tensor(N.permute(this.handle, dims));
+  }
+  expand(...shape: number[]): Tensor {
+    return new Tensor(N.expand(this.handle, shape));
+  }
   narrow(dim: number, start: number, length: number): Tensor {
     return new Tensor(N.narrow(this.handle, dim, start, length));
   }
@@ -506,20 +617,34 @@ export class Tensor {
   select(dim: number, index: number): Tensor {
     return new Tensor(N.select(this.handle, dim, index));
   }
-  unsqueeze(dim: number): Tensor { return new Tensor(N.unsqueeze(this.handle, dim)); }
-  squeeze(dim: number | null = null): Tensor { return new Tensor(N.squeeze(this.handle, dim)); }
+  unsqueeze(dim: number): Tensor {
+    return new Tensor(N.unsqueeze(this.handle, dim));
+  }
+  squeeze(dim: number | null = null): Tensor {
+    return new Tensor(N.squeeze(this.handle, dim));
+  }
   flatten(startDim = 0, endDim = -1): Tensor {
     return new Tensor(N.flatten(this.handle, startDim, endDim));
   }
-  repeat(...repeats: number[]): Tensor { return new Tensor(N.repeat(this.handle, repeats)); }
+  repeat(...repeats: number[]): Tensor {
+    return new Tensor(N.repeat(this.handle, repeats));
+  }
   repeatInterleave(repeats: number, dim: number): Tensor {
     return new Tensor(N.repeatInterleave(this.handle, repeats, dim));
   }
-  flip(...dims: number[]): Tensor { return new Tensor(N.flip(this.handle, dims)); }
-  triu(diagonal = 0): Tensor { return new Tensor(N.triu(this.handle, diagonal)); }
-  tril(diagonal = 0): Tensor { return new Tensor(N.tril(this.handle, diagonal)); }
+  flip(...dims: number[]): Tensor {
+    return new Tensor(N.flip(this.handle, dims));
+  }
+  triu(diagonal = 0): Tensor {
+    return new Tensor(N.triu(this.handle, diagonal));
+  }
+  tril(diagonal = 0): Tensor {
+    return new Tensor(N.tril(this.handle, diagonal));
+  }
   /** Constant padding; `pad` lists (before, after) pairs starting from the last dimension. */
-  pad(pad: number[], value = 0): Tensor { return new Tensor(N.pad(this.handle, pad, value)); }
+  pad(pad: number[], value = 0): Tensor {
+    return new Tensor(N.pad(this.handle, pad, value));
+  }
 
   split(sizeOrSizes: number | number[], dim = 0): Tensor[] {
     return N.split(this.handle, sizeOrSizes, dim).map((h) => new Tensor(h));
@@ -565,15 +690,27 @@ export class Tensor {
 
   // --- in place ---------------------------------------------------------------------------
 
-  copy_(src: Tensor): this { N.copy_(this.handle, src.handle); return this; }
-  fill_(value: Scalar): this { N.fill_(this.handle, value); return this; }
-  zero_(): this { N.zero_(this.handle); return this; }
+  copy_(src: Tensor): this {
+    N.copy_(this.handle, src.handle);
+    return this;
+  }
+  fill_(value: Scalar): this {
+    N.fill_(this.handle, value);
+    return this;
+  }
+  zero_(): this {
+    N.zero_(this.handle);
+    return this;
+  }
   /** `this += alpha * other` */
   add_(other: TensorOrScalar, alpha = 1): this {
     N.add_(this.handle, handleOf(other), alpha);
     return this;
   }
-  mul_(other: TensorOrScalar): this { N.mul_(this.handle, handleOf(other)); return this; }
+  mul_(other: TensorOrScalar): this {
+    N.mul_(this.handle, handleOf(other));
+    return this;
+  }
 
   /** Whether the two tensors have the same shape and elements. */
   equal(other: Tensor): boolean {

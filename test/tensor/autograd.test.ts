@@ -30,8 +30,14 @@ test("detach and noGrad stop recording", () => {
   });
   assert.equal(inside, false);
   assert.equal(torch.isGradEnabled(), true);
-  assert.equal(torch.inferenceMode(() => x.mul(2).requiresGrad), false);
-  assert.equal(torch.noGrad(() => torch.enableGrad(() => x.mul(2).requiresGrad)), true);
+  assert.equal(
+    torch.inferenceMode(() => x.mul(2).requiresGrad),
+    false,
+  );
+  assert.equal(
+    torch.noGrad(() => torch.enableGrad(() => x.mul(2).requiresGrad)),
+    true,
+  );
 });
 
 test("grad mode is restored when the scope throws", () => {
@@ -45,7 +51,9 @@ test("grad mode is restored when the scope throws", () => {
 
 test("clipGradNorm returns the norm and scales", () => {
   const x = torch.tensor([0, 0], [2], { requiresGrad: true });
-  x.mul(torch.tensor([3, 4])).sum().backward();
+  x.mul(torch.tensor([3, 4]))
+    .sum()
+    .backward();
   const norm = torch.clipGradNorm([x], 1);
   assert.ok(Math.abs(norm - 5) < 1e-6);
   const g = x.grad!.toFloat32Array();
@@ -74,7 +82,9 @@ test("adamw matches the closed-form first step", () => {
   // The first AdamW step moves each weight by lr * sign(grad) (m/sqrt(v) = g/|g|), after decay.
   const w = torch.tensor([1, -1], [2], { requiresGrad: true });
   const optimizer = torch.adamw([{ params: [w], lr: 0.1, weightDecay: 0.5 }]);
-  w.mul(torch.tensor([2, 3])).sum().backward();
+  w.mul(torch.tensor([2, 3]))
+    .sum()
+    .backward();
   optimizer.step();
   const v = w.toFloat32Array();
   assert.ok(Math.abs(v[0]! - (1 * (1 - 0.1 * 0.5) - 0.1)) < 1e-6, `w0 ${v[0]}`);
@@ -92,7 +102,13 @@ test("optimizer state restores the same trajectory", () => {
         optimizer.loadStateDict(state);
       }
       optimizer.zeroGrad();
-      torch.tidy(() => w.sub(torch.tensor([1, 2, 3])).square().sum().backward());
+      torch.tidy(() =>
+        w
+          .sub(torch.tensor([1, 2, 3]))
+          .square()
+          .sum()
+          .backward(),
+      );
       optimizer.step();
     }
     return Array.from(w.toFloat32Array());

@@ -12,20 +12,32 @@ test("shape mismatch carries the op and libtorch's message", () => {
     (error: unknown) => {
       assert.ok(error instanceof CdpoError);
       assert.equal(error.code, "TORCH");
-      assert.equal(error.message, "matmul: mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)");
+      assert.equal(
+        error.message,
+        "matmul: mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)",
+      );
       return true;
     },
   );
 });
 
 test("broadcast mismatch, bad dtype and bad index raise", () => {
-  assert.throws(() => torch.ones([2, 3]).add(torch.ones([4])), /^CdpoError: add: The size of tensor a \(3\)/);
+  assert.throws(
+    () => torch.ones([2, 3]).add(torch.ones([4])),
+    /^CdpoError: add: The size of tensor a \(3\)/,
+  );
   assert.throws(
     () => torch.ones([3]).gather(0, torch.ones([2])),
     /gather: gather\(\): Expected dtype int64 for index/,
   );
-  assert.throws(() => torch.ones([3]).indexSelect(0, torch.tensor([5], [1], { dtype: "int64" })), /indexSelect: .*out of range/i);
-  assert.throws(() => torch.embedding(torch.ones([3, 2]), torch.tensor([3], [1], { dtype: "int64" })), /embedding: .*out of range/i);
+  assert.throws(
+    () => torch.ones([3]).indexSelect(0, torch.tensor([5], [1], { dtype: "int64" })),
+    /indexSelect: .*out of range/i,
+  );
+  assert.throws(
+    () => torch.embedding(torch.ones([3, 2]), torch.tensor([3], [1], { dtype: "int64" })),
+    /embedding: .*out of range/i,
+  );
   assert.throws(() => torch.ones([2]).view(3), /view: shape '\[3\]' is invalid/);
 });
 
@@ -34,16 +46,31 @@ test("argument errors name the argument and value", () => {
     name: "RangeError",
     message: "Expected non-negative integer sizes for shape but received [2,-1] (array)",
   });
-  assert.throws(() => torch.tensor([1, 2, 3], [2, 2]), /Expected 4 elements for shape \[2, 2\] but received 3/);
-  assert.throws(() => torch.setNumThreads(0), /Expected an integer >= 1 for threads but received 0 \(number\)/);
-  assert.throws(() => torch.ones([2]).to("float8" as torch.DType), /for dtype but received "float8"/);
+  assert.throws(
+    () => torch.tensor([1, 2, 3], [2, 2]),
+    /Expected 4 elements for shape \[2, 2\] but received 3/,
+  );
+  assert.throws(
+    () => torch.setNumThreads(0),
+    /Expected an integer >= 1 for threads but received 0 \(number\)/,
+  );
+  assert.throws(
+    () => torch.ones([2]).to("float8" as torch.DType),
+    /for dtype but received "float8"/,
+  );
 });
 
 test("no input from JavaScript crashes the process", () => {
   const raw = native as unknown as Record<string, (...args: unknown[]) => unknown>;
   const live = torch.ones([2]);
   const junk: unknown[] = [undefined, null, 1, "x", {}, [], [1, 2], () => 1, Symbol("s"), 2n];
-  const skip = new Set(["setErrorClass", "Optimizer", "withGradMode", "withInferenceMode", "withAutocast"]);
+  const skip = new Set([
+    "setErrorClass",
+    "Optimizer",
+    "withGradMode",
+    "withInferenceMode",
+    "withAutocast",
+  ]);
   let calls = 0;
   for (const [name, fn] of Object.entries(raw)) {
     if (typeof fn !== "function" || skip.has(name)) continue;
@@ -59,6 +86,9 @@ test("no input from JavaScript crashes the process", () => {
     }
   }
   assert.ok(calls > 1000);
-  assert.throws(() => new (native.Optimizer as unknown as new (...a: unknown[]) => unknown)("adam", [], {}), /'adamw' or 'sgd'/);
+  assert.throws(
+    () => new (native.Optimizer as unknown as new (...a: unknown[]) => unknown)("adam", [], {}),
+    /'adamw' or 'sgd'/,
+  );
   assert.throws(() => native.withGradMode(true, 5 as unknown as () => void), /must be a function/);
 });

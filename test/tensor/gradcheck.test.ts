@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import * as torch from "../../src/tensor/index.js";
 import type { Tensor } from "../../src/tensor/index.js";
+import * as torch from "../../src/tensor/index.js";
 
 /**
  * Compares each op's autograd gradient with central finite differences in float64.
@@ -16,13 +16,36 @@ interface Case {
   positive?: boolean;
 }
 
-const long = (values: number[], shape?: number[]) => torch.tensor(values, shape, { dtype: "int64" });
+const long = (values: number[], shape?: number[]) =>
+  torch.tensor(values, shape, { dtype: "int64" });
 
 const cases: Case[] = [
   { name: "add", shapes: [[2, 3], [3]], fn: (a, b) => a.add(b!) },
-  { name: "sub", shapes: [[2, 3], [2, 1]], fn: (a, b) => a.sub(b!) },
-  { name: "mul", shapes: [[2, 3], [2, 3]], fn: (a, b) => a.mul(b!) },
-  { name: "div", shapes: [[2, 3], [2, 3]], fn: (a, b) => a.div(b!), positive: true },
+  {
+    name: "sub",
+    shapes: [
+      [2, 3],
+      [2, 1],
+    ],
+    fn: (a, b) => a.sub(b!),
+  },
+  {
+    name: "mul",
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
+    fn: (a, b) => a.mul(b!),
+  },
+  {
+    name: "div",
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
+    fn: (a, b) => a.div(b!),
+    positive: true,
+  },
   { name: "pow", shapes: [[4]], fn: (a) => a.pow(3) },
   { name: "sqrt", shapes: [[4]], fn: (a) => a.sqrt(), positive: true },
   { name: "rsqrt", shapes: [[4]], fn: (a) => a.rsqrt(), positive: true },
@@ -41,8 +64,22 @@ const cases: Case[] = [
     shapes: [[3, 5]],
     fn: (a) => torch.crossEntropy(a, long([1, 4, 0]), { labelSmoothing: 0.1 }),
   },
-  { name: "matmul", shapes: [[2, 3], [3, 4]], fn: (a, b) => a.matmul(b!) },
-  { name: "bmm", shapes: [[2, 2, 3], [2, 3, 2]], fn: (a, b) => a.bmm(b!) },
+  {
+    name: "matmul",
+    shapes: [
+      [2, 3],
+      [3, 4],
+    ],
+    fn: (a, b) => a.matmul(b!),
+  },
+  {
+    name: "bmm",
+    shapes: [
+      [2, 2, 3],
+      [2, 3, 2],
+    ],
+    fn: (a, b) => a.bmm(b!),
+  },
   { name: "linear", shapes: [[2, 3], [4, 3], [4]], fn: (a, w, b) => torch.linear(a, w!, b!) },
   { name: "sum dim", shapes: [[2, 3]], fn: (a) => a.sum(1) },
   { name: "mean", shapes: [[2, 3]], fn: (a) => a.mean(0, true) },
@@ -52,8 +89,22 @@ const cases: Case[] = [
   { name: "gather", shapes: [[2, 4]], fn: (a) => a.gather(1, long([3, 0, 1, 1], [2, 2])) },
   { name: "indexSelect", shapes: [[4, 3]], fn: (a) => a.indexSelect(0, long([2, 2, 0])) },
   { name: "embedding", shapes: [[5, 3]], fn: (w) => torch.embedding(w, long([4, 1, 4])) },
-  { name: "cat", shapes: [[2, 2], [2, 3]], fn: (a, b) => torch.cat([a, b!], 1) },
-  { name: "stack", shapes: [[2, 2], [2, 2]], fn: (a, b) => torch.stack([a, b!], 0) },
+  {
+    name: "cat",
+    shapes: [
+      [2, 2],
+      [2, 3],
+    ],
+    fn: (a, b) => torch.cat([a, b!], 1),
+  },
+  {
+    name: "stack",
+    shapes: [
+      [2, 2],
+      [2, 2],
+    ],
+    fn: (a, b) => torch.stack([a, b!], 0),
+  },
   { name: "split", shapes: [[5, 2]], fn: (a) => a.split([2, 3], 0)[1]!.mul(2) },
   { name: "chunk", shapes: [[4, 2]], fn: (a) => a.chunk(2, 0)[0]!.exp() },
   { name: "view transpose", shapes: [[2, 6]], fn: (a) => a.view(3, 4).transpose(0, 1) },
@@ -61,7 +112,11 @@ const cases: Case[] = [
   { name: "expand", shapes: [[3, 1]], fn: (a) => a.expand(3, 4) },
   { name: "narrow", shapes: [[5, 3]], fn: (a) => a.narrow(0, 1, 3) },
   { name: "slice", shapes: [[6, 2]], fn: (a) => a.slice(0, 1, null, 2) },
-  { name: "where", shapes: [[4], [4]], fn: (a, b) => torch.where(long([1, 0, 1, 0]).to("bool"), a, b!) },
+  {
+    name: "where",
+    shapes: [[4], [4]],
+    fn: (a, b) => torch.where(long([1, 0, 1, 0]).to("bool"), a, b!),
+  },
   { name: "maskedFill", shapes: [[4]], fn: (a) => a.maskedFill(long([0, 1, 0, 1]).to("bool"), 0) },
   { name: "triu", shapes: [[3, 3]], fn: (a) => a.triu(0) },
   { name: "tril", shapes: [[3, 3]], fn: (a) => a.tril(-1) },
@@ -75,7 +130,11 @@ const cases: Case[] = [
   },
   {
     name: "attention",
-    shapes: [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]],
+    shapes: [
+      [1, 2, 3, 4],
+      [1, 2, 3, 4],
+      [1, 2, 3, 4],
+    ],
     fn: (q, k, v) => torch.scaledDotProductAttention(q, k!, v!, null, true),
   },
 ];
@@ -103,9 +162,13 @@ for (const [index, c] of cases.entries()) {
   test(`gradient of ${c.name}`, () => {
     const before = torch.liveTensors();
     const data = randomInputs(c.shapes, 100 + index, c.positive ?? false);
-    const outShape = torch.tidy(() => c.fn(...data.map((d, i) => torch.tensor(d, c.shapes[i]!))).shape);
+    const outShape = torch.tidy(
+      () => c.fn(...data.map((d, i) => torch.tensor(d, c.shapes[i]!))).shape,
+    );
     const weight = torch.tidy(() =>
-      torch.randn(outShape, { dtype: "float64", generator: new torch.Generator(7) }).toFloat64Array(),
+      torch
+        .randn(outShape, { dtype: "float64", generator: new torch.Generator(7) })
+        .toFloat64Array(),
     );
 
     const analytic = torch.tidy(() => {

@@ -56,11 +56,14 @@ test("use after dispose raises a DISPOSED error", () => {
   const x = torch.ones([2]);
   x.dispose();
   x.dispose();
-  assert.throws(() => x.add(1), (error: Error & { code?: string }) => {
-    assert.equal(error.code, "DISPOSED");
-    assert.match(error.message, /after dispose\(\)/);
-    return true;
-  });
+  assert.throws(
+    () => x.add(1),
+    (error: Error & { code?: string }) => {
+      assert.equal(error.code, "DISPOSED");
+      assert.match(error.message, /after dispose\(\)/);
+      return true;
+    },
+  );
 });
 
 test("tidy rejects async functions", () => {

@@ -109,8 +109,14 @@ describe("elementwise and matmul", () => {
     close(x.tanh().toFloat32Array(), [-1, 0, 0.5, 2].map(Math.tanh));
     const sig = (v: number) => 1 / (1 + Math.exp(-v));
     close(x.sigmoid().toFloat32Array(), [-1, 0, 0.5, 2].map(sig));
-    close(x.logsigmoid().toFloat32Array(), [-1, 0, 0.5, 2].map((v) => Math.log(sig(v))));
-    close(x.silu().toFloat32Array(), [-1, 0, 0.5, 2].map((v) => v * sig(v)));
+    close(
+      x.logsigmoid().toFloat32Array(),
+      [-1, 0, 0.5, 2].map((v) => Math.log(sig(v))),
+    );
+    close(
+      x.silu().toFloat32Array(),
+      [-1, 0, 0.5, 2].map((v) => v * sig(v)),
+    );
     const erf = (v: number) => {
       // Abramowitz-Stegun 7.1.26 is too coarse; use the series for |v| <= 2.
       let sum = 0;
@@ -121,7 +127,10 @@ describe("elementwise and matmul", () => {
       }
       return (2 / Math.sqrt(Math.PI)) * sum;
     };
-    close(x.gelu().toFloat32Array(), [-1, 0, 0.5, 2].map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2))));
+    close(
+      x.gelu().toFloat32Array(),
+      [-1, 0, 0.5, 2].map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2))),
+    );
     const geluTanh = (v: number) =>
       0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
     close(x.gelu("tanh").toFloat32Array(), [-1, 0, 0.5, 2].map(geluTanh));
@@ -165,11 +174,18 @@ describe("reductions and softmax", () => {
   test("softmax logSoftmax crossEntropy", () => {
     const logits = t([1, 2, 3, 1, 1, 1], [2, 3]);
     const z = Math.exp(1) + Math.exp(2) + Math.exp(3);
-    close(logits.softmax(1).toFloat32Array(), [Math.exp(1) / z, Math.exp(2) / z, Math.exp(3) / z, 1 / 3, 1 / 3, 1 / 3]);
+    close(logits.softmax(1).toFloat32Array(), [
+      Math.exp(1) / z,
+      Math.exp(2) / z,
+      Math.exp(3) / z,
+      1 / 3,
+      1 / 3,
+      1 / 3,
+    ]);
     close(logits.logSoftmax(1).toFloat32Array().slice(0, 1), [1 - Math.log(z)]);
     const target = t([2, 0], [2], "int64");
     const loss = torch.crossEntropy(logits, target);
-    close([loss.item()], [((Math.log(z) - 3) + Math.log(3)) / 2]);
+    close([loss.item()], [(Math.log(z) - 3 + Math.log(3)) / 2]);
     const ignored = torch.crossEntropy(logits, t([2, -100], [2], "int64"));
     close([ignored.item()], [Math.log(z) - 3]);
   });
@@ -192,7 +208,10 @@ describe("indexing and shapes", () => {
     assert.deepEqual(torch.cat([a, b], 1).shape, [1, 4]);
     assert.deepEqual(torch.stack([a, b], 0).shape, [2, 1, 2]);
     const parts = t([1, 2, 3, 4, 5]).split(2);
-    assert.deepEqual(parts.map((p) => p.shape[0]), [2, 2, 1]);
+    assert.deepEqual(
+      parts.map((p) => p.shape[0]),
+      [2, 2, 1],
+    );
     const sized = t([1, 2, 3, 4, 5]).split([1, 4]);
     close(sized[1]!.toFloat32Array(), [2, 3, 4, 5]);
     assert.equal(t([1, 2, 3, 4]).chunk(2).length, 2);

@@ -23,7 +23,9 @@ export function runSmoke(options: SmokeOptions): { step: number; loss: number }[
   torch.manualSeed(options.seed);
   const generator = new torch.Generator(options.seed);
   const init = (shape: number[], fanIn: number) =>
-    torch.keep(torch.tidy(() => torch.randn(shape, { generator }).mul(1 / Math.sqrt(fanIn)))).requiresGrad_();
+    torch
+      .keep(torch.tidy(() => torch.randn(shape, { generator }).mul(1 / Math.sqrt(fanIn))))
+      .requiresGrad_();
   const w1 = init([options.hidden, 1], 1);
   const b1 = torch.keep(torch.zeros([options.hidden], { requiresGrad: true }));
   const w2 = init([1, options.hidden], options.hidden);
@@ -83,7 +85,9 @@ export function register(program: Command): void {
       if (opts.precision !== "fp32" && opts.precision !== "bf16") {
         throw invalidArgument("range", "--precision", "fp32 or bf16", opts.precision);
       }
-      console.log(`cdpo smoke: libtorch ${torch.libtorchVersion()}, ${torch.getNumThreads()} threads`);
+      console.log(
+        `cdpo smoke: libtorch ${torch.libtorchVersion()}, ${torch.getNumThreads()} threads`,
+      );
       const history = runSmoke(opts as SmokeOptions);
       const first = history[0]?.loss ?? Number.NaN;
       const last = history[history.length - 1]?.loss ?? Number.NaN;
