@@ -8,6 +8,7 @@
 import { Command } from "commander";
 import { CdpoError } from "../errors.js";
 import { CDPO_VERSION } from "../version.js";
+import { register as registerReport } from "./commands/report.js";
 import { register as registerSmoke } from "./commands/smoke.js";
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     )
     .version(CDPO_VERSION, "-V, --version", "print the cdpo version");
   registerSmoke(program);
+  registerReport(program);
   return program;
 }
 
@@ -24,7 +26,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    const known = error instanceof CdpoError || error instanceof TypeError || error instanceof RangeError;
+    const known =
+      error instanceof CdpoError || error instanceof TypeError || error instanceof RangeError;
     if (process.env.CDPO_DEBUG === "1" || !known) {
       console.error(error);
     } else {
