@@ -8,6 +8,7 @@
 import { Command } from "commander";
 import { CdpoError } from "../errors.js";
 import { CDPO_VERSION } from "../version.js";
+import { register as registerData } from "./commands/data.js";
 import { register as registerReport } from "./commands/report.js";
 import { register as registerSmoke } from "./commands/smoke.js";
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     )
     .version(CDPO_VERSION, "-V, --version", "print the cdpo version");
   registerSmoke(program);
+  registerData(program);
   registerReport(program);
   return program;
 }
