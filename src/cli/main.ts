@@ -9,6 +9,7 @@ import { Command } from "commander";
 import { CdpoError } from "../errors.js";
 import { CDPO_VERSION } from "../version.js";
 import { register as registerData } from "./commands/data.js";
+import { register as registerGenerate } from "./commands/generate.js";
 import { register as registerReport } from "./commands/report.js";
 import { register as registerSmoke } from "./commands/smoke.js";
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerSmoke(program);
   registerData(program);
   registerReport(program);
+  registerGenerate(program);
   return program;
 }
 
