@@ -1,10 +1,14 @@
 // Shared helpers of the cdpo addon: tensor handles, argument parsing and error conversion.
 //
-// The addon is a thin map onto libtorch. A tensor crosses into JavaScript as a type-tagged
-// Napi::External that owns a heap `TensorBox`; TypeScript wraps it in its `Tensor` class and frees
-// it deterministically through `dispose`. The External's finalizer is only the garbage collector's
-// backstop. Every entry point runs inside `Guard`, which turns libtorch's c10::Error and any other
-// C++ exception into a JavaScript CdpoError with code "TORCH" and the op's name in the message.
+// The addon is a thin map onto libtorch. A tensor crosses into JavaScript as a number: a handle
+// into a per-thread table of tensors, made of a slot index and the slot's generation, so a handle
+// used after `dispose` is detected instead of reaching a reused slot. TypeScript wraps handles in
+// its `Tensor` class, frees them deterministically through `dispose`, and registers only tensors
+// that outlive every scope with a FinalizationRegistry as the garbage collector's backstop. A
+// number handle costs no allocation and no finalizer per op, which keeps small ops cheap.
+//
+// Every entry point runs inside `Guard`, which turns libtorch's c10::Error and any other C++
+// exception into a JavaScript CdpoError with code "TORCH" and the op's name in the message.
 #pragma once
 
 #include <napi.h>
@@ -16,11 +20,6 @@
 #include <vector>
 
 namespace cdpo {
-
-struct TensorBox {
-  at::Tensor tensor;
-  int64_t reportedBytes = 0;  // bytes reported to V8 as external memory for this handle
-};
 
 extern std::atomic<int64_t> gLiveTensors;
 
@@ -35,6 +34,8 @@ c10::optional<at::Tensor> ArgOptionalTensor(const Napi::CallbackInfo& info, size
 std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t index, const char* op,
                                       const char* arg);
 bool IsTensor(const Napi::Value& value);
+// Returns the live tensor a value refers to, or nullptr when it is not a live handle.
+at::Tensor* TensorFromValue(const Napi::Value& value);
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* op, const char* arg);
 c10::optional<int64_t> ArgOptionalInt(const Napi::CallbackInfo& info, size_t index, const char* op,
                                       const char* arg);

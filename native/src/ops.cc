@@ -50,15 +50,19 @@ UNARY(isfinite, at::isfinite(a))
 UNARY(detach, a.detach())
 UNARY(nonzero, at::nonzero(a))
 
-// Binary ops whose second operand is a tensor or a number.
+// Binary ops: NAME(input, other tensor) and NAMEScalar(input, other number). Handles are numbers
+// too, so the caller picks the variant instead of the addon guessing from the value.
 #define BINARY(NAME, FN)                                                       \
   Napi::Value Op_##NAME(const Napi::CallbackInfo& info) {                      \
     return Guard(info, #NAME, [&]() -> Napi::Value {                           \
       at::Tensor& a = INPUT(#NAME);                                            \
-      if (info.Length() > 1 && IsTensor(info[1])) {                            \
-        return Wrap(EnvOf(info), FN(a, ArgTensor(info, 1, #NAME, "other")));   \
-      }                                                                        \
-      return Wrap(EnvOf(info), FN(a, ArgScalar(info, 1, #NAME, "other")));     \
+      return Wrap(EnvOf(info), FN(a, ArgTensor(info, 1, #NAME, "other")));     \
+    });                                                                        \
+  }                                                                            \
+  Napi::Value Op_##NAME##Scalar(const Napi::CallbackInfo& info) {              \
+    return Guard(info, #NAME "Scalar", [&]() -> Napi::Value {                  \
+      at::Tensor& a = INPUT(#NAME "Scalar");                                   \
+      return Wrap(EnvOf(info), FN(a, ArgScalar(info, 1, #NAME "Scalar", "other"))); \
     });                                                                        \
   }
 
@@ -283,16 +287,20 @@ Napi::Value Op_embedding(const Napi::CallbackInfo& info) {
   });
 }
 
-// scatter(input, dim, index, src) and scatterAdd with the same arguments (out of place).
+// scatter(input, dim, index, src), scatterScalar(input, dim, index, value) and scatterAdd, all
+// out of place.
 Napi::Value Op_scatter(const Napi::CallbackInfo& info) {
   return Guard(info, "scatter", [&]() -> Napi::Value {
-    at::Tensor& a = INPUT("scatter");
-    int64_t dim = ArgInt(info, 1, "scatter", "dim");
-    at::Tensor& index = ArgTensor(info, 2, "scatter", "index");
-    if (info.Length() > 3 && IsTensor(info[3])) {
-      return Wrap(info.Env(), at::scatter(a, dim, index, ArgTensor(info, 3, "scatter", "src")));
-    }
-    return Wrap(info.Env(), at::scatter(a, dim, index, ArgScalar(info, 3, "scatter", "value")));
+    return Wrap(info.Env(), at::scatter(INPUT("scatter"), ArgInt(info, 1, "scatter", "dim"),
+                                        ArgTensor(info, 2, "scatter", "index"), ArgTensor(info, 3, "scatter", "src")));
+  });
+}
+
+Napi::Value Op_scatterScalar(const Napi::CallbackInfo& info) {
+  return Guard(info, "scatterScalar", [&]() -> Napi::Value {
+    return Wrap(info.Env(), at::scatter(INPUT("scatterScalar"), ArgInt(info, 1, "scatterScalar", "dim"),
+                                        ArgTensor(info, 2, "scatterScalar", "index"),
+                                        ArgScalar(info, 3, "scatterScalar", "value")));
   });
 }
 
@@ -316,10 +324,9 @@ Napi::Value Op_index(const Napi::CallbackInfo& info) {
       if (item.IsNull() || item.IsUndefined()) {
         indices.push_back(c10::nullopt);
       } else {
-        if (!IsTensor(item)) ThrowTypeError(info.Env(), "index: each index must be a tensor handle or null");
-        Napi::CallbackInfo const& unused = info;
-        (void)unused;
-        indices.push_back(item.As<Napi::External<TensorBox>>().Data()->tensor);
+        at::Tensor* tensor = TensorFromValue(item);
+        if (tensor == nullptr) ThrowTypeError(info.Env(), "index: each index must be a tensor handle or null");
+        indices.push_back(*tensor);
       }
     }
     return Wrap(info.Env(), at::index(a, indices));
@@ -404,26 +411,32 @@ Napi::Value Op_chunk(const Napi::CallbackInfo& info) {
   });
 }
 
-// where(condition, input, other): input and other may each be a tensor or a number.
+// where(condition, input, other, inputIsScalar, otherIsScalar): each branch is a tensor handle or,
+// when its flag is true, a number.
 Napi::Value Op_where(const Napi::CallbackInfo& info) {
   return Guard(info, "where", [&]() -> Napi::Value {
     at::Tensor& condition = ArgTensor(info, 0, "where", "condition");
-    bool tensorA = info.Length() > 1 && IsTensor(info[1]);
-    bool tensorB = info.Length() > 2 && IsTensor(info[2]);
-    if (tensorA && tensorB) return Wrap(info.Env(), at::where(condition, ArgTensor(info, 1, "where", "input"), ArgTensor(info, 2, "where", "other")));
-    if (tensorA) return Wrap(info.Env(), at::where(condition, ArgTensor(info, 1, "where", "input"), ArgScalar(info, 2, "where", "other")));
-    if (tensorB) return Wrap(info.Env(), at::where(condition, ArgScalar(info, 1, "where", "input"), ArgTensor(info, 2, "where", "other")));
+    bool scalarA = info.Length() > 3 && info[3].IsBoolean() && ArgBool(info, 3, "where", "inputIsScalar");
+    bool scalarB = info.Length() > 4 && info[4].IsBoolean() && ArgBool(info, 4, "where", "otherIsScalar");
+    if (!scalarA && !scalarB) return Wrap(info.Env(), at::where(condition, ArgTensor(info, 1, "where", "input"), ArgTensor(info, 2, "where", "other")));
+    if (!scalarA) return Wrap(info.Env(), at::where(condition, ArgTensor(info, 1, "where", "input"), ArgScalar(info, 2, "where", "other")));
+    if (!scalarB) return Wrap(info.Env(), at::where(condition, ArgScalar(info, 1, "where", "input"), ArgTensor(info, 2, "where", "other")));
     return Wrap(info.Env(), at::where(condition, ArgScalar(info, 1, "where", "input"), ArgScalar(info, 2, "where", "other")));
   });
 }
 
-// maskedFill(input, mask, value: number | tensor)
+// maskedFill(input, mask, value tensor) and maskedFillScalar(input, mask, value number)
 Napi::Value Op_maskedFill(const Napi::CallbackInfo& info) {
   return Guard(info, "maskedFill", [&]() -> Napi::Value {
-    at::Tensor& a = INPUT("maskedFill");
-    at::Tensor& mask = ArgTensor(info, 1, "maskedFill", "mask");
-    if (info.Length() > 2 && IsTensor(info[2])) return Wrap(info.Env(), a.masked_fill(mask, ArgTensor(info, 2, "maskedFill", "value")));
-    return Wrap(info.Env(), a.masked_fill(mask, ArgScalar(info, 2, "maskedFill", "value")));
+    return Wrap(info.Env(), INPUT("maskedFill").masked_fill(ArgTensor(info, 1, "maskedFill", "mask"),
+                                                            ArgTensor(info, 2, "maskedFill", "value")));
+  });
+}
+
+Napi::Value Op_maskedFillScalar(const Napi::CallbackInfo& info) {
+  return Guard(info, "maskedFillScalar", [&]() -> Napi::Value {
+    return Wrap(info.Env(), INPUT("maskedFillScalar").masked_fill(ArgTensor(info, 1, "maskedFillScalar", "mask"),
+                                                                  ArgScalar(info, 2, "maskedFillScalar", "value")));
   });
 }
 
@@ -514,22 +527,33 @@ Napi::Value Op_zero_(const Napi::CallbackInfo& info) {
   });
 }
 
-// add_(input, other, alpha): input += alpha * other
+// add_(input, other, alpha): input += alpha * other; addScalar_(input, number, alpha).
 Napi::Value Op_add_(const Napi::CallbackInfo& info) {
   return Guard(info, "add_", [&]() -> Napi::Value {
-    at::Tensor& a = INPUT("add_");
     at::Scalar alpha = info.Length() > 2 && info[2].IsNumber() ? ArgScalar(info, 2, "add_", "alpha") : at::Scalar(1);
-    if (info.Length() > 1 && IsTensor(info[1])) a.add_(ArgTensor(info, 1, "add_", "other"), alpha);
-    else a.add_(ArgScalar(info, 1, "add_", "other"), alpha);
+    INPUT("add_").add_(ArgTensor(info, 1, "add_", "other"), alpha);
+    return info[0];
+  });
+}
+
+Napi::Value Op_addScalar_(const Napi::CallbackInfo& info) {
+  return Guard(info, "addScalar_", [&]() -> Napi::Value {
+    at::Scalar alpha = info.Length() > 2 && info[2].IsNumber() ? ArgScalar(info, 2, "addScalar_", "alpha") : at::Scalar(1);
+    INPUT("addScalar_").add_(ArgScalar(info, 1, "addScalar_", "other"), alpha);
     return info[0];
   });
 }
 
 Napi::Value Op_mul_(const Napi::CallbackInfo& info) {
   return Guard(info, "mul_", [&]() -> Napi::Value {
-    at::Tensor& a = INPUT("mul_");
-    if (info.Length() > 1 && IsTensor(info[1])) a.mul_(ArgTensor(info, 1, "mul_", "other"));
-    else a.mul_(ArgScalar(info, 1, "mul_", "other"));
+    INPUT("mul_").mul_(ArgTensor(info, 1, "mul_", "other"));
+    return info[0];
+  });
+}
+
+Napi::Value Op_mulScalar_(const Napi::CallbackInfo& info) {
+  return Guard(info, "mulScalar_", [&]() -> Napi::Value {
+    INPUT("mulScalar_").mul_(ArgScalar(info, 1, "mulScalar_", "other"));
     return info[0];
   });
 }
@@ -580,18 +604,21 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       E(sigmoid), E(logsigmoid), E(silu), E(relu), E(sin), E(cos), E(erf), E(sign), E(floor), E(ceil),
       E(round), E(logicalNot), E(isnan), E(isfinite), E(detach), E(nonzero),
       E(add), E(sub), E(mul), E(div), E(pow), E(remainder), E(eq), E(ne), E(lt), E(le), E(gt), E(ge),
+      E(addScalar), E(subScalar), E(mulScalar), E(divScalar), E(powScalar), E(remainderScalar),
+      E(eqScalar), E(neScalar), E(ltScalar), E(leScalar), E(gtScalar), E(geScalar),
       E(maximum), E(minimum), E(logicalAnd), E(logicalOr), E(matmul), E(mm), E(bmm),
       E(gelu), E(clamp), E(linear),
       E(sum), E(mean), E(amax), E(amin), E(logsumexp), E(var), E(std), E(max), E(min), E(argmax),
       E(argmin), E(norm),
       E(softmax), E(logSoftmax), E(crossEntropy),
-      E(gather), E(indexSelect), E(embedding), E(scatter), E(scatterAdd), E(index),
+      E(gather), E(indexSelect), E(embedding), E(scatter), E(scatterScalar), E(scatterAdd), E(index),
       E(view), E(reshape), E(transpose), E(permute), E(expand), E(narrow), E(select), E(unsqueeze),
       E(flatten), E(repeat), E(repeatInterleave), E(flip), E(triu), E(tril), E(cumsum), E(pad),
       E(squeeze), E(slice), E(cat), E(stack), E(split), E(chunk), E(where), E(maskedFill),
+      E(maskedFillScalar),
       E(topk), E(sort), E(multinomial), E(dropout), E(layerNorm), E(einsum),
       E(scaledDotProductAttention),
-      E(copy_), E(fill_), E(zero_), E(add_), E(mul_), E(normal_), E(uniform_), E(equal), E(sameStorage),
+      E(copy_), E(fill_), E(zero_), E(add_), E(addScalar_), E(mul_), E(mulScalar_), E(normal_), E(uniform_), E(equal), E(sameStorage),
   };
 #undef E
   for (const Entry& entry : entries) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));

@@ -77,10 +77,9 @@ class Optimizer : public Napi::ObjectWrap<Optimizer> {
         if (!list.IsArray()) ThrowTypeError(info.Env(), "Optimizer: group " + std::to_string(i) + " needs a 'params' array");
         for (uint32_t j = 0; j < list.As<Napi::Array>().Length(); j++) {
           Napi::Value item = list.As<Napi::Array>().Get(j);
-          if (!IsTensor(item)) ThrowTypeError(info.Env(), "Optimizer: group " + std::to_string(i) + " param " + std::to_string(j) + " must be a tensor handle");
-          at::Tensor tensor = item.As<Napi::External<TensorBox>>().Data()->tensor;
-          if (!tensor.defined()) ThrowTypeError(info.Env(), "Optimizer: group " + std::to_string(i) + " param " + std::to_string(j) + " was disposed");
-          params.push_back(tensor);
+          at::Tensor* tensor = TensorFromValue(item);
+          if (tensor == nullptr) ThrowTypeError(info.Env(), "Optimizer: group " + std::to_string(i) + " param " + std::to_string(j) + " must be a live tensor handle");
+          params.push_back(*tensor);
         }
         double lr = NumberOption(group, "lr", 1e-3);
         double weightDecay = NumberOption(group, "weightDecay", kind_ == "adamw" ? 0.01 : 0.0);

@@ -6,7 +6,9 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <cstring>
+#include <stdexcept>
 
 namespace cdpo {
 
@@ -14,23 +16,54 @@ std::atomic<int64_t> gLiveTensors{0};
 
 namespace {
 
-// Distinguishes cdpo's tensor and generator handles from any other External.
-const napi_type_tag kTensorTag = {0x6364706f74656e73ULL, 0x6f72686e646c3031ULL};
+// Distinguishes cdpo's generator handles from any other External.
 const napi_type_tag kGeneratorTag = {0x6364706f67656e65ULL, 0x7261746f72303031ULL};
 
 Napi::FunctionReference* gErrorClass = nullptr;
 
-void FinalizeTensor(Napi::Env env, TensorBox* box) {
-  if (box->tensor.defined()) gLiveTensors--;
-  if (box->reportedBytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -box->reportedBytes);
-  delete box;
+// The handle table. A handle is `generation * kSlots + index`: 24 bits of index and up to 29 bits
+// of generation, so every handle is an integer that a double represents exactly. Each JavaScript
+// thread (main thread or worker) has its own table, so no lock is needed.
+constexpr double kSlots = 16777216.0;  // 2^24
+constexpr uint32_t kMaxGeneration = 1u << 29;
+constexpr int64_t kReportThreshold = 1 << 16;  // smaller tensors are not reported to V8
+
+struct Slot {
+  at::Tensor tensor;
+  uint32_t generation = 0;
+  int64_t reportedBytes = 0;
+};
+
+thread_local std::vector<Slot> tSlots;
+thread_local std::vector<uint32_t> tFree;
+
+// Returns the slot of a live handle, nullptr otherwise; `stale` is set when the handle was valid
+// once but its tensor has been disposed.
+Slot* Lookup(const Napi::Value& value, bool* stale) {
+  if (stale != nullptr) *stale = false;
+  if (!value.IsNumber()) return nullptr;
+  double handle = value.As<Napi::Number>().DoubleValue();
+  if (!(handle >= 0) || handle >= kSlots * kMaxGeneration || handle != std::floor(handle)) return nullptr;
+  double generation = std::floor(handle / kSlots);
+  auto index = static_cast<size_t>(handle - generation * kSlots);
+  if (index >= tSlots.size()) return nullptr;
+  Slot& slot = tSlots[index];
+  if (slot.generation != static_cast<uint32_t>(generation) || !slot.tensor.defined()) {
+    if (stale != nullptr) *stale = slot.generation > static_cast<uint32_t>(generation) || !slot.tensor.defined();
+    return nullptr;
+  }
+  return &slot;
 }
 
-TensorBox* UnwrapBox(const Napi::Value& value) {
-  if (!value.IsExternal()) return nullptr;
-  auto external = value.As<Napi::External<TensorBox>>();
-  if (!external.CheckTypeTag(&kTensorTag)) return nullptr;
-  return external.Data();
+void Release(Napi::Env env, Slot& slot, uint32_t index) {
+  slot.tensor.reset();
+  slot.generation = (slot.generation + 1) % kMaxGeneration;
+  if (slot.reportedBytes != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -slot.reportedBytes);
+    slot.reportedBytes = 0;
+  }
+  tFree.push_back(index);
+  gLiveTensors--;
 }
 
 std::string Where(const char* op, const char* arg) {
@@ -63,16 +96,30 @@ void ThrowTorchError(Napi::Env env, const char* op, const std::string& message) 
 
 Napi::Value Wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
-  auto* box = new TensorBox{std::move(tensor), 0};
-  // Views share storage with their base, so only a tensor that owns its storage reports it.
-  if (!box->tensor.is_sparse() && box->tensor.has_storage() && !box->tensor.is_view()) {
-    box->reportedBytes = static_cast<int64_t>(box->tensor.storage().nbytes());
+  uint32_t index;
+  if (!tFree.empty()) {
+    index = tFree.back();
+    tFree.pop_back();
+  } else {
+    if (tSlots.size() >= static_cast<size_t>(kSlots)) {
+      throw std::runtime_error("too many live tensors (16,777,216); dispose tensors that are no longer used");
+    }
+    index = static_cast<uint32_t>(tSlots.size());
+    tSlots.emplace_back();
+  }
+  Slot& slot = tSlots[index];
+  slot.tensor = std::move(tensor);
+  // Views share storage with their base, so only a tensor that owns its storage reports it, and
+  // only when it is large enough to matter to the garbage collector's heuristics.
+  if (!slot.tensor.is_sparse() && slot.tensor.has_storage() && !slot.tensor.is_view()) {
+    auto bytes = static_cast<int64_t>(slot.tensor.storage().nbytes());
+    if (bytes >= kReportThreshold) {
+      slot.reportedBytes = bytes;
+      Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+    }
   }
   gLiveTensors++;
-  auto external = Napi::External<TensorBox>::New(env, box, FinalizeTensor);
-  external.TypeTag(&kTensorTag);
-  if (box->reportedBytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, box->reportedBytes);
-  return external;
+  return Napi::Number::New(env, static_cast<double>(slot.generation) * kSlots + index);
 }
 
 Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& tensors) {
@@ -81,16 +128,22 @@ Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& tensors) {
   return list;
 }
 
-bool IsTensor(const Napi::Value& value) { return UnwrapBox(value) != nullptr; }
+bool IsTensor(const Napi::Value& value) { return Lookup(value, nullptr) != nullptr; }
+
+at::Tensor* TensorFromValue(const Napi::Value& value) {
+  Slot* slot = Lookup(value, nullptr);
+  return slot == nullptr ? nullptr : &slot->tensor;
+}
 
 at::Tensor& ArgTensor(const Napi::CallbackInfo& info, size_t index, const char* op,
                       const char* arg) {
-  TensorBox* box = index < info.Length() ? UnwrapBox(info[index]) : nullptr;
-  if (box == nullptr) ThrowTypeError(info.Env(), Where(op, arg) + " must be a tensor handle");
-  if (!box->tensor.defined()) {
-    ThrowTorchError(info.Env(), op, std::string("argument '") + arg + "' was already disposed");
+  bool stale = false;
+  Slot* slot = index < info.Length() ? Lookup(info[index], &stale) : nullptr;
+  if (slot == nullptr) {
+    if (stale) ThrowTorchError(info.Env(), op, std::string("argument '") + arg + "' was already disposed");
+    ThrowTypeError(info.Env(), Where(op, arg) + " must be a tensor handle");
   }
-  return box->tensor;
+  return slot->tensor;
 }
 
 c10::optional<at::Tensor> ArgOptionalTensor(const Napi::CallbackInfo& info, size_t index,
@@ -110,12 +163,12 @@ std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t ind
   std::vector<at::Tensor> tensors;
   tensors.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
-    TensorBox* box = UnwrapBox(list.Get(i));
-    if (box == nullptr || !box->tensor.defined()) {
+    at::Tensor* tensor = TensorFromValue(list.Get(i));
+    if (tensor == nullptr) {
       ThrowTypeError(info.Env(), Where(op, arg) + " element " + std::to_string(i) +
                                      " must be a live tensor handle");
     }
-    tensors.push_back(box->tensor);
+    tensors.push_back(*tensor);
   }
   return tensors;
 }
@@ -370,24 +423,23 @@ Napi::Value DeviceOf(const Napi::CallbackInfo& info) {
   });
 }
 
+// dispose(handle) frees the tensor; disposing a handle twice is a no-op.
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  TensorBox* box = info.Length() > 0 ? UnwrapBox(info[0]) : nullptr;
-  if (box == nullptr) ThrowTypeError(info.Env(), "dispose: argument 'tensor' must be a tensor handle");
-  if (box->tensor.defined()) {
-    box->tensor.reset();
-    gLiveTensors--;
-    if (box->reportedBytes != 0) {
-      Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -box->reportedBytes);
-      box->reportedBytes = 0;
-    }
+  bool stale = false;
+  Slot* slot = info.Length() > 0 ? Lookup(info[0], &stale) : nullptr;
+  if (slot == nullptr) {
+    if (stale) return info.Env().Undefined();
+    ThrowTypeError(info.Env(), "dispose: argument 'tensor' must be a tensor handle");
   }
+  Release(info.Env(), *slot, static_cast<uint32_t>(slot - tSlots.data()));
   return info.Env().Undefined();
 }
 
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
-  TensorBox* box = info.Length() > 0 ? UnwrapBox(info[0]) : nullptr;
-  if (box == nullptr) ThrowTypeError(info.Env(), "isDisposed: argument 'tensor' must be a tensor handle");
-  return Napi::Boolean::New(info.Env(), !box->tensor.defined());
+  bool stale = false;
+  Slot* slot = info.Length() > 0 ? Lookup(info[0], &stale) : nullptr;
+  if (slot == nullptr && !stale) ThrowTypeError(info.Env(), "isDisposed: argument 'tensor' must be a tensor handle");
+  return Napi::Boolean::New(info.Env(), slot == nullptr);
 }
 
 Napi::Value LiveTensors(const Napi::CallbackInfo& info) {

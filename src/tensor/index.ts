@@ -6,9 +6,10 @@
  * const loss = torch.tidy(() => torch.randn([4, 8]).matmul(w).square().mean());
  * ```
  *
- * Memory rule: tensors created inside `tidy(fn)` are freed when it returns, except the ones it
- * returns; tensors created outside any scope live until `dispose()` (or, as a backstop only, until
- * the garbage collector finalizes them). `liveTensors()` counts native handles for leak tests.
+ * Memory rule: `tidy(fn)` frees the tensors created inside it when it returns, except the ones it
+ * returns. Tensors created outside any scope live until `dispose()`. The garbage collector's
+ * finalizer frees forgotten ones too, but only as a backstop. `liveTensors()` counts native
+ * handles for leak tests.
  */
 import { CdpoError, invalidArgument } from "../errors.js";
 import { type GeneratorHandle, type Handle, native, op, type Scalar } from "./native.js";
@@ -200,7 +201,7 @@ export class Generator {
     this.handle = native.createGenerator(seed);
   }
 
-  /** The generator's full state as a uint8 tensor (save it in a checkpoint). */
+  /** Returns the generator's full state as a uint8 tensor, for checkpoints. */
   getState(): Tensor {
     return new Tensor(native.generatorState(this.handle));
   }
@@ -268,7 +269,16 @@ export function randint(
 const F = {
   cat: op<(ts: Handle[], dim: number) => Handle>("cat"),
   stack: op<(ts: Handle[], dim: number) => Handle>("stack"),
-  where: op<(c: Handle, a: Handle | Scalar, b: Handle | Scalar) => Handle>("where"),
+  where:
+    op<
+      (
+        c: Handle,
+        a: Handle | Scalar,
+        b: Handle | Scalar,
+        aIsScalar: boolean,
+        bIsScalar: boolean,
+      ) => Handle
+    >("where"),
   linear: op<(x: Handle, w: Handle, b: Handle | null) => Handle>("linear"),
   crossEntropy:
     op<
@@ -311,7 +321,15 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 /** Elementwise `condition ? input : other`; either branch may be a number. */
 export function where(condition: Tensor, input: TensorOrScalar, other: TensorOrScalar): Tensor {
   const h = (v: TensorOrScalar) => (v instanceof Tensor ? v.handle : v);
-  return new Tensor(F.where(condition.handle, h(input), h(other)));
+  return new Tensor(
+    F.where(
+      condition.handle,
+      h(input),
+      h(other),
+      !(input instanceof Tensor),
+      !(other instanceof Tensor),
+    ),
+  );
 }
 
 /** `input @ weight.T + bias`, weight laid out [out, in] as in PyTorch and Hugging Face. */
@@ -433,7 +451,7 @@ export function scaledDotProductAttention(
   return attentionExplicit(query, key, value, mask, isCausal);
 }
 
-/** The explicit attention form, for libtorch versions without the fused kernel and for tests. */
+/** Computes attention in the explicit form, for libtorch versions without the fused kernel. */
 export function attentionExplicit(
   query: Tensor,
   key: Tensor,
@@ -499,6 +517,11 @@ export function inferenceMode<T>(fn: () => T): T {
 
 export function isGradEnabled(): boolean {
   return native.isGradEnabled();
+}
+
+/** Whether an `inferenceMode` scope is open. */
+export function isInferenceMode(): boolean {
+  return native.isInferenceMode();
 }
 
 /**
@@ -603,7 +626,7 @@ export class Optimizer {
     return this.#native.getLr(group);
   }
 
-  /** The optimizer state (moments, step counts) in libtorch's archive format. */
+  /** Serialises the optimizer state (moments, step counts) in libtorch's archive format. */
   stateDict(): Buffer {
     return this.#native.stateDict();
   }

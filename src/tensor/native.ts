@@ -10,8 +10,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CdpoError } from "../errors.js";
 
-/** An opaque native handle on one libtorch tensor. */
-export type Handle = { readonly __brand: "TensorHandle" };
+/**
+ * A native handle on one libtorch tensor: an integer (slot index and generation) into the addon's
+ * per-thread tensor table. Only the addon interprets it.
+ */
+export type Handle = number & { readonly __brand: "TensorHandle" };
 /** An opaque native handle on one libtorch random generator. */
 export type GeneratorHandle = { readonly __brand: "GeneratorHandle" };
 
@@ -96,7 +99,6 @@ export interface NativeAddon {
 
 /** Typed access to ops that share a calling convention. */
 export type Unary = (t: H) => H;
-export type Binary = (a: H, b: H | Scalar) => H;
 export type { Dims };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");

@@ -6,21 +6,25 @@
  * the returned tensors to the enclosing scope. `keep(t)` takes a tensor out of all scopes, so only
  * an explicit `dispose()` frees it (model parameters, optimizer state, caches). The native
  * finalizer frees what was never disposed, but only when the garbage collector runs: a training
- * loop relies on scopes, not on the collector.
+ * loop relies on scopes, not on the collector. Only tensors outside every scope are registered
+ * for that backstop (see `Tensor.adopt`).
  */
 import type { Tensor } from "./tensor.js";
 
 const stack: Set<Tensor>[] = [];
 
-/** Adds a newly created tensor to the innermost open scope. */
-export function track(tensor: Tensor): void {
+/** Adds a newly created tensor to the innermost open scope; returns false when none is open. */
+export function track(tensor: Tensor): boolean {
   const top = stack[stack.length - 1];
-  if (top !== undefined) top.add(tensor);
+  if (top === undefined) return false;
+  top.add(tensor);
+  return true;
 }
 
 /** Removes a tensor from every open scope, so that scopes never dispose it. */
 export function keep<T extends Tensor>(tensor: T): T {
   for (const scope of stack) scope.delete(tensor);
+  tensor.adopt();
   return tensor;
 }
 
@@ -97,6 +101,7 @@ export function tidy<T>(fn: () => T): T {
   for (const tensor of scope) {
     if (returned.has(tensor)) {
       if (parent !== undefined) parent.add(tensor);
+      else tensor.adopt();
     } else {
       tensor.dispose();
     }

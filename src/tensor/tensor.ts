@@ -6,7 +6,14 @@
  * libtorch errors arrive as `CdpoError` with code "TORCH" and the op's name in the message.
  */
 import { CdpoError, invalidArgument } from "../errors.js";
-import { type Binary, type Handle, native, op, type Scalar, type Unary } from "./native.js";
+import {
+  type GeneratorHandle,
+  type Handle,
+  native,
+  op,
+  type Scalar,
+  type Unary,
+} from "./native.js";
 import { registerTensorClass, track } from "./scope.js";
 
 export type DType =
@@ -41,7 +48,6 @@ export type Device = string;
 export type TensorOrScalar = Tensor | Scalar;
 
 const unary = (name: string) => op<Unary>(name);
-const binary = (name: string) => op<Binary>(name);
 
 // Looked up once: a property read on the addon object per call is measurable on tiny ops.
 const N = {
@@ -71,18 +77,30 @@ const N = {
   isfinite: unary("isfinite"),
   detach: unary("detach"),
   nonzero: unary("nonzero"),
-  add: binary("add"),
-  sub: binary("sub"),
-  mul: binary("mul"),
-  div: binary("div"),
-  pow: binary("pow"),
-  remainder: binary("remainder"),
-  eq: binary("eq"),
-  ne: binary("ne"),
-  lt: binary("lt"),
-  le: binary("le"),
-  gt: binary("gt"),
-  ge: binary("ge"),
+  add: op<(a: Handle, b: Handle) => Handle>("add"),
+  addScalar: op<(a: Handle, b: Scalar) => Handle>("addScalar"),
+  sub: op<(a: Handle, b: Handle) => Handle>("sub"),
+  subScalar: op<(a: Handle, b: Scalar) => Handle>("subScalar"),
+  mul: op<(a: Handle, b: Handle) => Handle>("mul"),
+  mulScalar: op<(a: Handle, b: Scalar) => Handle>("mulScalar"),
+  div: op<(a: Handle, b: Handle) => Handle>("div"),
+  divScalar: op<(a: Handle, b: Scalar) => Handle>("divScalar"),
+  pow: op<(a: Handle, b: Handle) => Handle>("pow"),
+  powScalar: op<(a: Handle, b: Scalar) => Handle>("powScalar"),
+  remainder: op<(a: Handle, b: Handle) => Handle>("remainder"),
+  remainderScalar: op<(a: Handle, b: Scalar) => Handle>("remainderScalar"),
+  eq: op<(a: Handle, b: Handle) => Handle>("eq"),
+  eqScalar: op<(a: Handle, b: Scalar) => Handle>("eqScalar"),
+  ne: op<(a: Handle, b: Handle) => Handle>("ne"),
+  neScalar: op<(a: Handle, b: Scalar) => Handle>("neScalar"),
+  lt: op<(a: Handle, b: Handle) => Handle>("lt"),
+  ltScalar: op<(a: Handle, b: Scalar) => Handle>("ltScalar"),
+  le: op<(a: Handle, b: Handle) => Handle>("le"),
+  leScalar: op<(a: Handle, b: Scalar) => Handle>("leScalar"),
+  gt: op<(a: Handle, b: Handle) => Handle>("gt"),
+  gtScalar: op<(a: Handle, b: Scalar) => Handle>("gtScalar"),
+  ge: op<(a: Handle, b: Handle) => Handle>("ge"),
+  geScalar: op<(a: Handle, b: Scalar) => Handle>("geScalar"),
   maximum: op<(a: Handle, b: Handle) => Handle>("maximum"),
   minimum: op<(a: Handle, b: Handle) => Handle>("minimum"),
   logicalAnd: op<(a: Handle, b: Handle) => Handle>("logicalAnd"),
@@ -114,7 +132,9 @@ const N = {
   logSoftmax: op<(a: Handle, dim: number, dtype: string | null) => Handle>("logSoftmax"),
   gather: op<(a: Handle, dim: number, index: Handle) => Handle>("gather"),
   indexSelect: op<(a: Handle, dim: number, index: Handle) => Handle>("indexSelect"),
-  scatter: op<(a: Handle, dim: number, index: Handle, src: Handle | Scalar) => Handle>("scatter"),
+  scatter: op<(a: Handle, dim: number, index: Handle, src: Handle) => Handle>("scatter"),
+  scatterScalar:
+    op<(a: Handle, dim: number, index: Handle, value: Scalar) => Handle>("scatterScalar"),
   scatterAdd: op<(a: Handle, dim: number, index: Handle, src: Handle) => Handle>("scatterAdd"),
   index: op<(a: Handle, indices: (Handle | null)[]) => Handle>("index"),
   view: op<(a: Handle, shape: number[]) => Handle>("view"),
@@ -140,7 +160,8 @@ const N = {
     ),
   split: op<(a: Handle, size: number | number[], dim: number) => Handle[]>("split"),
   chunk: op<(a: Handle, chunks: number, dim: number) => Handle[]>("chunk"),
-  maskedFill: op<(a: Handle, mask: Handle, value: Handle | Scalar) => Handle>("maskedFill"),
+  maskedFill: op<(a: Handle, mask: Handle, value: Handle) => Handle>("maskedFill"),
+  maskedFillScalar: op<(a: Handle, mask: Handle, value: Scalar) => Handle>("maskedFillScalar"),
   topk: op<
     (a: Handle, k: number, dim: number, largest: boolean, sorted: boolean) => [Handle, Handle]
   >("topk"),
@@ -150,15 +171,17 @@ const N = {
   copy_: op<(a: Handle, src: Handle) => Handle>("copy_"),
   fill_: op<(a: Handle, value: Scalar) => Handle>("fill_"),
   zero_: op<(a: Handle) => Handle>("zero_"),
-  add_: op<(a: Handle, other: Handle | Scalar, alpha: number) => Handle>("add_"),
-  mul_: op<(a: Handle, other: Handle | Scalar) => Handle>("mul_"),
+  add_: op<(a: Handle, other: Handle, alpha: number) => Handle>("add_"),
+  addScalar_: op<(a: Handle, other: Scalar, alpha: number) => Handle>("addScalar_"),
+  mul_: op<(a: Handle, other: Handle) => Handle>("mul_"),
+  mulScalar_: op<(a: Handle, other: Scalar) => Handle>("mulScalar_"),
+  normal_:
+    op<(a: Handle, mean: number, std: number, gen: GeneratorHandle | null) => Handle>("normal_"),
+  uniform_:
+    op<(a: Handle, from: number, to: number, gen: GeneratorHandle | null) => Handle>("uniform_"),
   equal: op<(a: Handle, b: Handle) => boolean>("equal"),
   sameStorage: op<(a: Handle, b: Handle) => boolean>("sameStorage"),
 };
-
-function handleOf(value: TensorOrScalar): Handle | Scalar {
-  return value instanceof Tensor ? value.handle : value;
-}
 
 /** Normalises a `dim` argument (number, list or undefined) to the native list form. */
 function dimsOf(dim: number | number[] | undefined | null): number[] | null {
@@ -166,13 +189,37 @@ function dimsOf(dim: number | number[] | undefined | null): number[] | null {
   return Array.isArray(dim) ? dim : [dim];
 }
 
+/**
+ * Frees the handles of tensors that the garbage collector found unreachable before anyone called
+ * dispose(). Only tensors that outlive every scope are registered here: a tensor inside a scope
+ * is freed by the scope, so the hot path of a training step registers nothing.
+ */
+const backstop = new FinalizationRegistry<Handle>((handle) => {
+  try {
+    native.dispose(handle);
+  } catch {
+    // The handle was freed some other way; nothing is left to release.
+  }
+});
+
 export class Tensor {
   #handle: Handle | null;
+  #registered = false;
 
   /** Wraps a native handle. Library code only: use the creation functions in index.ts. */
   constructor(handle: Handle) {
     this.#handle = handle;
-    track(this);
+    if (!track(this)) this.adopt();
+  }
+
+  /**
+   * Puts the tensor under the garbage collector's backstop; scope.ts calls it when a tensor leaves
+   * the last scope (returned by the outermost tidy, or kept).
+   */
+  adopt(): void {
+    if (this.#registered || this.#handle === null) return;
+    backstop.register(this, this.#handle, this);
+    this.#registered = true;
   }
 
   /** The native handle; throws after dispose(). */
@@ -195,6 +242,10 @@ export class Tensor {
     if (this.#handle === null) return;
     native.dispose(this.#handle);
     this.#handle = null;
+    if (this.#registered) {
+      backstop.unregister(this);
+      this.#registered = false;
+    }
   }
 
   [Symbol.dispose](): void {
@@ -411,40 +462,68 @@ export class Tensor {
   }
 
   add(other: TensorOrScalar): Tensor {
-    return new Tensor(N.add(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.add(this.handle, other.handle) : N.addScalar(this.handle, other),
+    );
   }
   sub(other: TensorOrScalar): Tensor {
-    return new Tensor(N.sub(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.sub(this.handle, other.handle) : N.subScalar(this.handle, other),
+    );
   }
   mul(other: TensorOrScalar): Tensor {
-    return new Tensor(N.mul(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.mul(this.handle, other.handle) : N.mulScalar(this.handle, other),
+    );
   }
   div(other: TensorOrScalar): Tensor {
-    return new Tensor(N.div(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.div(this.handle, other.handle) : N.divScalar(this.handle, other),
+    );
   }
   pow(exponent: TensorOrScalar): Tensor {
-    return new Tensor(N.pow(this.handle, handleOf(exponent)));
+    return new Tensor(
+      exponent instanceof Tensor
+        ? N.pow(this.handle, exponent.handle)
+        : N.powScalar(this.handle, exponent),
+    );
   }
   remainder(other: TensorOrScalar): Tensor {
-    return new Tensor(N.remainder(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor
+        ? N.remainder(this.handle, other.handle)
+        : N.remainderScalar(this.handle, other),
+    );
   }
   eq(other: TensorOrScalar): Tensor {
-    return new Tensor(N.eq(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.eq(this.handle, other.handle) : N.eqScalar(this.handle, other),
+    );
   }
   ne(other: TensorOrScalar): Tensor {
-    return new Tensor(N.ne(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.ne(this.handle, other.handle) : N.neScalar(this.handle, other),
+    );
   }
   lt(other: TensorOrScalar): Tensor {
-    return new Tensor(N.lt(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.lt(this.handle, other.handle) : N.ltScalar(this.handle, other),
+    );
   }
   le(other: TensorOrScalar): Tensor {
-    return new Tensor(N.le(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.le(this.handle, other.handle) : N.leScalar(this.handle, other),
+    );
   }
   gt(other: TensorOrScalar): Tensor {
-    return new Tensor(N.gt(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.gt(this.handle, other.handle) : N.gtScalar(this.handle, other),
+    );
   }
   ge(other: TensorOrScalar): Tensor {
-    return new Tensor(N.ge(this.handle, handleOf(other)));
+    return new Tensor(
+      other instanceof Tensor ? N.ge(this.handle, other.handle) : N.geScalar(this.handle, other),
+    );
   }
   maximum(other: Tensor): Tensor {
     return new Tensor(N.maximum(this.handle, other.handle));
@@ -558,7 +637,11 @@ export class Tensor {
   }
 
   scatter(dim: number, index: Tensor, src: TensorOrScalar): Tensor {
-    return new Tensor(N.scatter(this.handle, dim, index.handle, handleOf(src)));
+    return new Tensor(
+      src instanceof Tensor
+        ? N.scatter(this.handle, dim, index.handle, src.handle)
+        : N.scatterScalar(this.handle, dim, index.handle, src),
+    );
   }
 
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor {
@@ -576,7 +659,11 @@ export class Tensor {
   }
 
   maskedFill(mask: Tensor, value: TensorOrScalar): Tensor {
-    return new Tensor(N.maskedFill(this.handle, mask.handle, handleOf(value)));
+    return new Tensor(
+      value instanceof Tensor
+        ? N.maskedFill(this.handle, mask.handle, value.handle)
+        : N.maskedFillScalar(this.handle, mask.handle, value),
+    );
   }
 
   topk(k: number, dim = -1, largest = true, sorted = true): [Tensor, Tensor] {
@@ -704,11 +791,25 @@ export class Tensor {
   }
   /** `this += alpha * other` */
   add_(other: TensorOrScalar, alpha = 1): this {
-    N.add_(this.handle, handleOf(other), alpha);
+    if (other instanceof Tensor) N.add_(this.handle, other.handle, alpha);
+    else N.addScalar_(this.handle, other, alpha);
     return this;
   }
   mul_(other: TensorOrScalar): this {
-    N.mul_(this.handle, handleOf(other));
+    if (other instanceof Tensor) N.mul_(this.handle, other.handle);
+    else N.mulScalar_(this.handle, other);
+    return this;
+  }
+
+  /** Fills with draws from N(mean, std²); `generator` is a handle from `torch.Generator`. */
+  normal_(mean = 0, std = 1, generator: { handle: GeneratorHandle } | null = null): this {
+    N.normal_(this.handle, mean, std, generator?.handle ?? null);
+    return this;
+  }
+
+  /** Fills with draws from U[from, to). */
+  uniform_(from = 0, to = 1, generator: { handle: GeneratorHandle } | null = null): this {
+    N.uniform_(this.handle, from, to, generator?.handle ?? null);
     return this;
   }
 

@@ -270,3 +270,23 @@ describe("indexing and shapes", () => {
     close(out.toFloat32Array(), expected.toFloat32Array());
   });
 });
+
+describe("in-place initialisation", () => {
+  test("normal_ and uniform_ are seeded", () => {
+    const a = torch.zeros([2000]).normal_(1, 2, new torch.Generator(4));
+    const b = torch.zeros([2000]).normal_(1, 2, new torch.Generator(4));
+    assert.ok(a.equal(b));
+    assert.ok(Math.abs(a.mean().item() - 1) < 0.15, `mean ${a.mean().item()}`);
+    assert.ok(Math.abs(a.std().item() - 2) < 0.15, `std ${a.std().item()}`);
+    const u = torch.zeros([2000]).uniform_(-1, 3, new torch.Generator(5)).toArray();
+    assert.ok(u.every((v) => v >= -1 && v < 3));
+  });
+
+  test("inference mode flag", () => {
+    assert.equal(torch.isInferenceMode(), false);
+    assert.equal(
+      torch.inferenceMode(() => torch.isInferenceMode()),
+      true,
+    );
+  });
+});
