@@ -9,9 +9,13 @@ import { Command } from "commander";
 import { CdpoError } from "../errors.js";
 import { CDPO_VERSION } from "../version.js";
 import { register as registerData } from "./commands/data.js";
+import { register as registerDemo } from "./commands/demo.js";
+import { register as registerEval } from "./commands/eval.js";
 import { register as registerGenerate } from "./commands/generate.js";
 import { register as registerReport } from "./commands/report.js";
 import { register as registerSmoke } from "./commands/smoke.js";
+import { register as registerTrain } from "./commands/train.js";
+import { register as registerTrainStages } from "./commands/train-stages.js";
 
 export function buildProgram(): Command {
   const program = new Command("cdpo")
@@ -23,6 +27,10 @@ export function buildProgram(): Command {
   registerData(program);
   registerReport(program);
   registerGenerate(program);
+  registerTrain(program);
+  registerDemo(program);
+  registerEval(program);
+  registerTrainStages(program);
   return program;
 }
 

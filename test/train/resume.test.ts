@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { cdpoCommand } from "../helpers/cli.js";
+
+const root = mkdtempSync(join(tmpdir(), "cdpo-resume-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+// A DPO run from a tiny random model: reference cache, stall detector, data order and AdamW
+// state all have to survive the kill.
+const RUN_FLAGS = [
+  "dpo",
+  "--init",
+  "tiny",
+  "--data",
+  "builtin",
+  "--max-pairs",
+  "96",
+  "--max-eval-pairs",
+  "24",
+  "--max-length",
+  "160",
+  "--batch-size",
+  "4",
+  "--grad-accum",
+  "2",
+  "--steps",
+  "24",
+  "--lr",
+  "2e-3",
+  "--warmup",
+  "3",
+  "--log-every",
+  "1",
+  "--eval-every",
+  "8",
+  "--save-every",
+  "4",
+  "--keep-checkpoints",
+  "2",
+  "--precision",
+  "fp32",
+  "--threads",
+  "1",
+  "--seed",
+  "7",
+  "--no-progress",
+];
+
+function runCli(args: string[]): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; output: string }>;
+} {
+  const { command, args: full } = cdpoCommand(args);
+  const child = spawn(command, full, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const done = new Promise<{ code: number | null; output: string }>((resolve) => {
+    child.on("close", (code) => resolve({ code, output }));
+  });
+  return { child, done };
+}
+
+/** metrics.jsonl without the wall-clock `time` field. */
+function metricsOf(dir: string): Record<string, unknown>[] {
+  return readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      return rest;
+    });
+}
+
+test("SIGKILL mid-run then --resume matches an uninterrupted run", {
+  timeout: 180_000,
+}, async () => {
+  const straight = join(root, "straight");
+  const killed = join(root, "killed");
+
+  const reference = await runCli([...RUN_FLAGS, "--out", straight]).done;
+  assert.equal(reference.code, 0, reference.output);
+
+  // Kill the second run once its second checkpoint exists (training is then past step 8).
+  const { child, done } = runCli([...RUN_FLAGS, "--out", killed]);
+  const checkpoint = join(killed, "checkpoint-8");
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (existsSync(checkpoint)) {
+        clearInterval(timer);
+        child.kill("SIGKILL");
+        resolve();
+      }
+    }, 10);
+    child.on("close", () => {
+      clearInterval(timer);
+      if (!existsSync(checkpoint)) reject(new Error("the run ended before checkpoint-8 appeared"));
+    });
+  });
+  const killedResult = await done;
+  assert.equal(killedResult.code, null, "the run was killed");
+  assert.ok(!existsSync(join(killed, "final")), "the killed run never reached the end");
+
+  const resumed = await runCli(["dpo", "--resume", killed, "--no-progress"]).done;
+  assert.equal(resumed.code, 0, resumed.output);
+  assert.match(resumed.output, /resumed from .*checkpoint-\d+ at step \d+\/24/);
+
+  // Same records, same values: the final train and eval metrics included.
+  const expected = metricsOf(straight);
+  const actual = metricsOf(killed);
+  assert.deepEqual(actual, expected);
+  const lastEval = actual.filter((r) => "eval_loss" in r).at(-1)!;
+  assert.equal(lastEval.step, 24);
+  assert.ok(typeof lastEval["eval_rewards/accuracies"] === "number");
+
+  // Only the newest checkpoints are kept, and no partial one is left.
+  const names = readdirSync(killed).filter((name) => name.startsWith("checkpoint-"));
+  assert.deepEqual(names.sort(), ["checkpoint-16", "checkpoint-20"]);
+  const finalWeights = readFileSync(join(killed, "final", "model.safetensors"));
+  assert.ok(finalWeights.equals(readFileSync(join(straight, "final", "model.safetensors"))));
+});
