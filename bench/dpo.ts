@@ -3,8 +3,8 @@
  * sequences: a 128-token prompt and a 128-token response each), against the same step in eager
  * PyTorch (bench/py/dpo.py).
  *
- * cdpo's step is the trainer's own micro-batch path: the "shared-prompt" layout (each pair's
- * prompt runs once, its two responses attend to it through a block mask), the LM head on response
+ * cdpo's step is the trainer's own micro-batch path: the "prefix" layout (each layer computes a
+ * pair's prompt once and both responses attend to its keys and values), the LM head on response
  * positions only, the sigmoid DPO loss against cached reference log-probabilities, backward and
  * AdamW. PyTorch runs TRL's layout: chosen and rejected rows concatenated, logits everywhere.
  *
@@ -119,7 +119,7 @@ function cdpoStepSeconds(bf16: boolean): number {
     optimizer.zeroGrad();
     torch.tidy(() => {
       const forward = () => {
-        const { layout } = pairLayout(pairs, () => 0, 0, "shared-prompt");
+        const { layout } = pairLayout(pairs, () => 0, 0, "prefix");
         const { logps } = responseLogps(model, layout);
         const b = pairs.length;
         return dpoLoss({

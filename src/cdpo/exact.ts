@@ -93,12 +93,12 @@ function softmaxRow(logits: readonly number[]): number[] {
   return e.map((value) => value / sum);
 }
 
-/** The reference policy softmax(refLogits) per prompt. */
+/** Computes the reference policy softmax(refLogits) per prompt. */
 export function referencePolicy(problem: ExactProblem): TabularProbabilities {
   return problem.prompts.map((prompt) => softmaxRow(prompt.refLogits));
 }
 
-/** The closed-form optimum π_λ ∝ π_ref·exp(r_λ/β) for the given multipliers. */
+/** Computes the closed-form optimum π_λ ∝ π_ref·exp(r_λ/β) for the given multipliers. */
 export function lagrangianPolicy(
   problem: ExactProblem,
   lambdas: readonly number[],

@@ -25,7 +25,7 @@ export interface Constraint {
   limit: number;
 }
 
-/** What a DPO phase reports back. */
+/** Result of one DPO phase. */
 export interface DpoPhaseResult {
   /** Global DPO optimizer step at the end of the phase. */
   step: number;
@@ -66,7 +66,7 @@ export interface DualLoopState {
   iteration: number;
   dual: DualState;
   history: SettleEntry[];
-  /** Why the loop ended, or null while it may continue. */
+  /** Reason the loop ended, or null while it may continue. */
   finished: null | "settled" | "budget";
 }
 
@@ -83,7 +83,7 @@ export interface DualLoopOptions {
   iterations: number;
   dual: DualOptions;
   stop: StopOptions;
-  /** Where to start: {@link initialLoopState} or a state saved by `onIteration`. */
+  /** Starting state: {@link initialLoopState} or a state saved by `onIteration`. */
   state: DualLoopState;
   /** Called after each iteration with its record and the state to persist. */
   onIteration?: (record: IterationInput, state: DualLoopState) => Promise<void> | void;
@@ -126,7 +126,9 @@ export async function runDualLoop(
     // Record, check the stopping rule, hand the state to the caller.
     const history = [...state.history, { lambdas: dual.lambdas, costMeans: estimate.costMeans }];
     const settled = checkSettled(history, options.stop).settled;
-    const finished = settled ? "settled" : iteration + 1 >= options.iterations ? "budget" : null;
+    let finished: DualLoopState["finished"] = null;
+    if (settled) finished = "settled";
+    else if (iteration + 1 >= options.iterations) finished = "budget";
     state = { iteration: iteration + 1, dual, history, finished };
     const record = iterationRecord(iteration, phase, options.constraints, lambdas, dual, estimate);
     await options.onIteration?.(record, state);

@@ -3,7 +3,8 @@
  * C-DPO loop share.
  *
  * - Chosen and rejected responses go through one forward pass per micro-batch (the
- *   "shared-prompt" layout runs each prompt once; "padded" concatenates 2B rows as TRL).
+ *   "prefix" and "shared-prompt" layouts run each prompt once; "padded" concatenates 2B rows as
+ *   TRL does; see layout.ts).
  * - Reference log-probabilities are computed once, before training, in inference mode, and cached
  *   per pair id and response index (not per chosen/rejected, so a relabelling by C-DPO and
  *   reshuffled epochs read the right values). Evaluation reads the same cache.
@@ -21,7 +22,7 @@ import { CdpoError } from "../errors.js";
 import { writeJsonAtomic } from "../run/folder.js";
 import type { Tensor } from "../tensor/index.js";
 import * as torch from "../tensor/index.js";
-import { type LanguageModel, responseLogps } from "./forward.js";
+import { defaultPairLayout, type LanguageModel, responseLogps } from "./forward.js";
 import { type PairLayoutKind, pairLayout } from "./layout.js";
 import {
   earlyReporter,
@@ -56,7 +57,7 @@ export interface DpoTrainConfig extends LoopConfig {
   beta: number;
   lossType: DpoLossType;
   labelSmoothing: number;
-  /** Token layout of a micro-batch; default "shared-prompt". */
+  /** Token layout of a micro-batch; default: "prefix" when the policy supports it, else "shared-prompt". */
   layout?: PairLayoutKind;
   /** Pairs per evaluation and reference micro-batch; default `batchSize`. */
   evalBatchSize?: number;
@@ -104,7 +105,7 @@ export interface TrainDpoResult extends TrainLoopResult {
 /** Runs DPO to the end of its schedule; see the file comment. */
 export async function trainDpo(options: TrainDpoOptions): Promise<TrainDpoResult> {
   const { config, policy, choose } = options;
-  const layoutKind = config.layout ?? "shared-prompt";
+  const layoutKind = config.layout ?? defaultPairLayout(policy);
   const evalPairs = options.evalPairs ?? [];
   const phase = options.phase ?? "dpo";
   const progress = earlyReporter(options.progress);
@@ -135,7 +136,7 @@ export async function trainDpo(options: TrainDpoOptions): Promise<TrainDpoResult
     const computed = computeReferenceLogps(options.reference, missing, {
       batchSize: config.evalBatchSize ?? config.batchSize,
       padId: options.padId,
-      layout: layoutKind,
+      layout: config.layout ?? defaultPairLayout(options.reference),
       precision: config.precision,
     });
     for (const [id, values] of computed) refLogps.set(id, values);

@@ -1,11 +1,11 @@
 /**
- * Forward passes the stages need, on top of a model's `forward`: summed response log-probabilities
- * over a {@link TokenLayout}, and sequence scores.
+ * Forward passes the stages need, on top of a model's backbone and head: summed response
+ * log-probabilities over a layout (see layout.ts), and sequence scores.
  */
 
 import type { Tensor } from "../tensor/index.js";
 import * as torch from "../tensor/index.js";
-import type { TokenLayout } from "./layout.js";
+import type { AnyLayout, PrefixLayout, TokenLayout } from "./layout.js";
 
 /** Arguments of a forward pass over a token grid. */
 export interface ForwardInputs {
@@ -15,6 +15,18 @@ export interface ForwardInputs {
   positionIds: Tensor;
   /** bool: [rows, T] padding mask, or [rows, 1, T, T] full mask (true = attend). */
   attentionMask: Tensor;
+}
+
+/** Arguments of a forward pass over a "prefix" layout: B prompts and 2B responses. */
+export interface PrefixInputs {
+  /** [B, P] int64, right-padded. */
+  promptIds: Tensor;
+  /** [B] prompt lengths. */
+  promptLengths: Int32Array;
+  /** [2B, R] int64, right-padded; row j continues the prompt of pair j mod B. */
+  responseIds: Tensor;
+  /** [2B, R] int64 */
+  responsePositions: Tensor;
 }
 
 /** The part of a causal LM the trainers use. */
@@ -30,6 +42,13 @@ export interface TrainableModel {
 export interface HeadedModel extends TrainableModel {
   /** Final hidden states [rows, T, C], after the last norm. */
   hiddenStates(inputs: ForwardInputs): Tensor;
+  /** Whether `prefixHiddenStates` works for this model (the "prefix" pair layout). */
+  readonly supportsPrefix?: boolean;
+  /**
+   * Final hidden states of a "prefix" pass: [B·P + 2B·R, C], the prompt grid's positions first,
+   * then the response grid's, each row-major.
+   */
+  prefixHiddenStates?(inputs: PrefixInputs): Tensor;
   /** The head on hidden states [..., C]: logits [..., V] (causal LM) or scores [..., 1]. */
   head(hidden: Tensor): Tensor;
   /** Writes the model as a Hugging Face folder (config.json + model.safetensors). */
@@ -44,7 +63,12 @@ export type LanguageModel = HeadedModel;
 /** A score model: the head gives one scalar per position, read at each sequence's last token. */
 export type ScoringModel = HeadedModel;
 
-/** Copies a layout's arrays into tensors. */
+/** The pair layout a model runs fastest: "prefix" when it supports it, else "shared-prompt". */
+export function defaultPairLayout(model: HeadedModel): "prefix" | "shared-prompt" {
+  return model.supportsPrefix === true ? "prefix" : "shared-prompt";
+}
+
+/** Copies a grid layout's arrays into tensors. */
 export function layoutInputs(layout: TokenLayout): ForwardInputs {
   const { rows, seqLen } = layout;
   const inputIds = torch.tensor(layout.inputIds, [rows, seqLen], { dtype: "int64" });
@@ -52,6 +76,34 @@ export function layoutInputs(layout: TokenLayout): ForwardInputs {
   const maskShape = layout.maskKind === "padding" ? [rows, seqLen] : [rows, 1, seqLen, seqLen];
   const attentionMask = torch.tensor(layout.attentionMask, maskShape, { dtype: "bool" });
   return { inputIds, positionIds, attentionMask };
+}
+
+/** Copies a prefix layout's arrays into tensors. */
+export function prefixInputs(layout: PrefixLayout): PrefixInputs {
+  const { pairs, promptLen, responseLen } = layout;
+  return {
+    promptIds: torch.tensor(layout.promptIds, [pairs, promptLen], { dtype: "int64" }),
+    promptLengths: layout.promptLengths,
+    responseIds: torch.tensor(layout.responseIds, [2 * pairs, responseLen], { dtype: "int64" }),
+    responsePositions: torch.tensor(layout.responsePositions, [2 * pairs, responseLen], {
+      dtype: "int64",
+    }),
+  };
+}
+
+/** Final hidden states at every layout position: [N, C]. */
+export function flatHiddenStates(model: HeadedModel, layout: AnyLayout): Tensor {
+  if (layout.kind === "prefix") {
+    if (model.supportsPrefix !== true || model.prefixHiddenStates === undefined) {
+      throw new RangeError(
+        'Expected a model that supports the "prefix" layout (Llama family without a sliding ' +
+          'window) but received one that does not; use the "shared-prompt" layout',
+      );
+    }
+    return model.prefixHiddenStates(prefixInputs(layout)); // [N, C]
+  }
+  const hidden = model.hiddenStates(layoutInputs(layout)); // [rows, T, C]
+  return hidden.reshape(layout.rows * layout.seqLen, hidden.size(-1)); // [N, C]
 }
 
 export interface ResponseLogps {
@@ -71,14 +123,12 @@ export interface ResponseLogps {
  */
 export function responseLogps(
   model: LanguageModel,
-  layout: TokenLayout,
+  layout: AnyLayout,
   options: { accuracy?: boolean } = {},
 ): ResponseLogps {
-  const inputs = layoutInputs(layout);
-  const hidden = model.hiddenStates(inputs); // [rows, T, C]
-  const channels = hidden.size(-1);
+  const hidden = flatHiddenStates(model, layout); // [N, C]
   const sources = torch.tensor(layout.sources, [layout.sources.length], { dtype: "int64" });
-  const selected = hidden.reshape(layout.rows * layout.seqLen, channels).indexSelect(0, sources); // [K, C]
+  const selected = hidden.indexSelect(0, sources); // [K, C]
   const logits = model.head(selected).float(); // [K, V]
   const targets = torch.tensor(layout.targets, [layout.targets.length, 1], { dtype: "int64" });
   const targetLogits = logits.gather(1, targets).squeeze(1); // [K]
@@ -93,11 +143,9 @@ export function responseLogps(
 }
 
 /** Runs a score model over a layout: the score of each output slot's last token, [outputs]. */
-export function sequenceScores(model: ScoringModel, layout: TokenLayout): Tensor {
-  const inputs = layoutInputs(layout);
-  const hidden = model.hiddenStates(inputs); // [rows, T, C]
-  const channels = hidden.size(-1);
+export function sequenceScores(model: ScoringModel, layout: AnyLayout): Tensor {
+  const hidden = flatHiddenStates(model, layout); // [N, C]
   const last = torch.tensor(layout.lastPositions, [layout.outputs], { dtype: "int64" });
-  const selected = hidden.reshape(layout.rows * layout.seqLen, channels).indexSelect(0, last); // [outputs, C]
+  const selected = hidden.indexSelect(0, last); // [outputs, C]
   return model.head(selected).float().reshape(layout.outputs); // [outputs]
 }

@@ -15,15 +15,42 @@
  *   chosen ones and their positions restart after the prompt, so each response sees exactly the
  *   context it would see alone, while the prompt is run once per pair. The mask is a full
  *   [rows, T, T] boolean mask.
+ * - "prefix" ({@link PrefixLayout}): a [B, P] grid of prompts and a [2B, R] grid of responses.
+ *   Each response row attends to its pair's prompt keys and causally to its own keys, so every
+ *   layer computes the prompt once and attention costs B·P² + 2B·R·(P + R) scores instead of
+ *   B·(P + 2R)² for "shared-prompt". It needs a model with `prefixHiddenStates`.
+ *
+ * Every layout numbers its positions 0..N-1 (row-major over its grids, the prompt grid first), and
+ * `sources` and `lastPositions` index that numbering.
  */
 import type { PairBatch, PreferenceChoice } from "../data/batch.js";
 import { collatePairs } from "../data/batch.js";
 import type { TokenizedPair, TokenizedSequence } from "../data/tokenize.js";
 import { invalidArgument } from "../errors.js";
 
-export type PairLayoutKind = "padded" | "shared-prompt";
+export type PairLayoutKind = "padded" | "shared-prompt" | "prefix";
 
-export interface TokenLayout {
+/** The response tokens of a layout and where their predictions are read. */
+export interface ScoredPositions {
+  /** [K] layout positions whose logits predict a response token. */
+  sources: Int32Array;
+  /** [K] the predicted tokens. */
+  targets: Int32Array;
+  /** [K] output slot of each response token. */
+  segments: Int32Array;
+  /** Number of output slots (2B for pairs, B for sequences). */
+  outputs: number;
+  /** [outputs] response tokens per slot. */
+  tokensPerOutput: Int32Array;
+  /** Real (non-padding) tokens run through the model, for tokens/s. */
+  realTokens: number;
+  /** [outputs] layout position of the last token of each output's sequence (score models). */
+  lastPositions: Int32Array;
+}
+
+/** One [rows, T] grid. */
+export interface TokenLayout extends ScoredPositions {
+  kind: "grid";
   rows: number;
   /** T */
   seqLen: number;
@@ -34,21 +61,30 @@ export interface TokenLayout {
   /** "padding": [rows·T], 1 on real tokens. "full": [rows·T·T], 1 where query t may attend key s. */
   maskKind: "padding" | "full";
   attentionMask: Uint8Array;
-  /** [K] flat grid positions (row·T + t) whose logits predict a response token. */
-  sources: Int32Array;
-  /** [K] the predicted tokens. */
-  targets: Int32Array;
-  /** [K] output slot of each response token. */
-  segments: Int32Array;
-  /** Number of output slots (2B for pairs, B for sequences). */
-  outputs: number;
-  /** [outputs] response tokens per slot. */
-  tokensPerOutput: Int32Array;
-  /** Real (non-padding) tokens in the grid, for tokens/s. */
-  realTokens: number;
-  /** [outputs] flat grid position of the last token of each output's sequence (score models). */
-  lastPositions: Int32Array;
 }
+
+/** Prompts and responses in two grids (see the file comment). */
+export interface PrefixLayout extends ScoredPositions {
+  kind: "prefix";
+  /** B */
+  pairs: number;
+  /** P: the longest prompt. */
+  promptLen: number;
+  /** [B·P] right-padded prompts. */
+  promptIds: Int32Array;
+  /** [B] */
+  promptLengths: Int32Array;
+  /** R: the longest response. */
+  responseLen: number;
+  /** [2B·R] right-padded responses, chosen rows first. */
+  responseIds: Int32Array;
+  /** [2B·R] positions: the pair's prompt length plus the index in the response. */
+  responsePositions: Int32Array;
+  /** [2B] */
+  responseLengths: Int32Array;
+}
+
+export type AnyLayout = TokenLayout | PrefixLayout;
 
 /** Builds a pair micro-batch in the given layout. */
 export function pairLayout(
@@ -56,11 +92,12 @@ export function pairLayout(
   choose: PreferenceChoice,
   padId: number,
   kind: PairLayoutKind,
-): { layout: TokenLayout; batch: PairBatch } {
+): { layout: AnyLayout; batch: PairBatch } {
   const batch = collatePairs(examples, { padId, choose });
   if (kind === "padded") return { layout: fromPaddedRows(batch, padId), batch };
   if (kind === "shared-prompt") return { layout: sharedPromptLayout(batch, padId), batch };
-  throw invalidArgument("range", "layout", '"padded" or "shared-prompt"', kind);
+  if (kind === "prefix") return { layout: prefixLayout(batch, padId), batch };
+  throw invalidArgument("range", "layout", '"padded", "shared-prompt" or "prefix"', kind);
 }
 
 /** Builds a padded sequence micro-batch (SFT, score models): one output slot per row. */
@@ -118,6 +155,7 @@ function buildPadded(rows: readonly Row[], padId: number): TokenLayout {
     realTokens += length;
   }
   return {
+    kind: "grid",
     rows: count,
     seqLen,
     inputIds,
@@ -205,6 +243,7 @@ function sharedPromptLayout(batch: PairBatch, padId: number): TokenLayout {
     realTokens += p + c + r;
   }
   return {
+    kind: "grid",
     rows: pairs,
     seqLen,
     inputIds,
@@ -216,6 +255,72 @@ function sharedPromptLayout(batch: PairBatch, padId: number): TokenLayout {
     segments: Int32Array.from(segments),
     outputs: 2 * pairs,
     tokensPerOutput,
+    realTokens,
+    lastPositions,
+  };
+}
+
+/** B prompt rows and 2B response rows, as described in the file comment. */
+function prefixLayout(batch: PairBatch, padId: number): PrefixLayout {
+  const pairs = batch.size;
+  const responses = [...batch.chosenIds, ...batch.rejectedIds]; // [2B]
+  let promptLen = 0;
+  for (const prompt of batch.promptIds) promptLen = Math.max(promptLen, prompt.length);
+  let responseLen = 1; // one padding column when every response is empty keeps the grid valid
+  for (const response of responses) responseLen = Math.max(responseLen, response.length);
+
+  const promptIds = new Int32Array(pairs * promptLen).fill(padId);
+  const promptLengths = new Int32Array(pairs);
+  for (const [i, prompt] of batch.promptIds.entries()) {
+    if (prompt.length === 0) {
+      throw invalidArgument("range", `prompt of pair ${batch.ids[i]}`, "at least one token", 0);
+    }
+    promptIds.set(prompt, i * promptLen);
+    promptLengths[i] = prompt.length;
+  }
+
+  const responseIds = new Int32Array(2 * pairs * responseLen).fill(padId);
+  const responsePositions = new Int32Array(2 * pairs * responseLen);
+  const responseLengths = new Int32Array(2 * pairs);
+  const sources: number[] = [];
+  const targets: number[] = [];
+  const segments: number[] = [];
+  const lastPositions = new Int32Array(2 * pairs);
+  const responseBase = pairs * promptLen; // layout position of response row 0, token 0
+  let realTokens = 0;
+  for (const p of promptLengths) realTokens += p;
+  for (const [j, response] of responses.entries()) {
+    const i = j % pairs;
+    const p = promptLengths[i]!;
+    const base = j * responseLen;
+    responseIds.set(response, base);
+    responseLengths[j] = response.length;
+    for (let t = 0; t < responseLen; t++) responsePositions[base + t] = p + t;
+    // Token 0 is predicted by the prompt's last position, token t by response position t - 1.
+    for (let t = 0; t < response.length; t++) {
+      sources.push(t === 0 ? i * promptLen + p - 1 : responseBase + base + t - 1);
+      targets.push(response[t]!);
+      segments.push(j);
+    }
+    lastPositions[j] =
+      response.length > 0 ? responseBase + base + response.length - 1 : i * promptLen + p - 1;
+    realTokens += response.length;
+  }
+  return {
+    kind: "prefix",
+    pairs,
+    promptLen,
+    promptIds,
+    promptLengths,
+    responseLen,
+    responseIds,
+    responsePositions,
+    responseLengths,
+    sources: Int32Array.from(sources),
+    targets: Int32Array.from(targets),
+    segments: Int32Array.from(segments),
+    outputs: 2 * pairs,
+    tokensPerOutput: responseLengths.slice(),
     realTokens,
     lastPositions,
   };

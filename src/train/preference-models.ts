@@ -5,15 +5,15 @@
  * - Cost model, as Safe-RLHF trains it: the less safe response should cost more, and the cost's
  *   sign should match the response's safety label (cost > 0 means unsafe).
  *
- * Both responses of a pair are scored in one forward pass; the "shared-prompt" layout runs the
- * prompt once.
+ * Both responses of a pair are scored in one forward pass; the default layout ("prefix", or
+ * "shared-prompt" where the model lacks it) runs the prompt once.
  */
 import type { PreferenceChoice } from "../data/batch.js";
 import { requireLabel } from "../data/labels.js";
 import type { TokenizedPair } from "../data/tokenize.js";
 import type { Tensor } from "../tensor/index.js";
 import * as torch from "../tensor/index.js";
-import { type ScoringModel, sequenceScores } from "./forward.js";
+import { defaultPairLayout, type ScoringModel, sequenceScores } from "./forward.js";
 import { type PairLayoutKind, pairLayout } from "./layout.js";
 import { type LoopConfig, type ProgressFactory, type TrainLoopResult, trainLoop } from "./loop.js";
 import { costModelLoss, rewardModelLoss } from "./losses.js";
@@ -108,7 +108,7 @@ export async function trainRewardModel(
   options: TrainPreferenceModelOptions & { label: "better" | "safer" },
 ): Promise<TrainLoopResult> {
   const choose: PreferenceChoice = (example) => requireLabel(example.pair, options.label);
-  const layoutKind = options.config.layout ?? "shared-prompt";
+  const layoutKind = options.config.layout ?? defaultPairLayout(options.model);
   return trainPairScores("reward", options, (batch) => {
     const { layout } = pairLayout(batch, choose, options.padId, layoutKind);
     const scores = sequenceScores(options.model, layout); // [2B]: better, then worse
@@ -132,7 +132,7 @@ export async function trainCostModel(
   options: TrainPreferenceModelOptions,
 ): Promise<TrainLoopResult> {
   const choose: PreferenceChoice = (example) => requireLabel(example.pair, "safer");
-  const layoutKind = options.config.layout ?? "shared-prompt";
+  const layoutKind = options.config.layout ?? defaultPairLayout(options.model);
   return trainPairScores("cost", options, (batch) => {
     const { layout, batch: info } = pairLayout(batch, choose, options.padId, layoutKind);
     const b = batch.length;

@@ -39,7 +39,8 @@ test("quick demo end to end", {
   for (const row of table.rows) {
     assert.ok(row.oracle !== undefined, row.name);
     assert.ok(row.n_prompts >= 10);
-    assert.ok(Number.isFinite(row.cost_mean) && row.cost_se > 0);
+    assert.ok(Number.isFinite(row.cost_mean), row.name);
+    assert.ok(row.cost_se > 0, row.name);
   }
   // Training on the safety label alone lowers the cost below training on helpfulness alone.
   const cost = (name: string) => table.rows.find((r) => r.name === name)?.cost_mean as number;

@@ -68,7 +68,8 @@ describe("relabel", () => {
     let sum = 0;
     for (let i = 0; i < 10000; i++) {
       const u = uniformHash(0, 0, `k${i}`);
-      assert.ok(u >= 0 && u < 1);
+      assert.ok(u >= 0);
+      assert.ok(u < 1);
       sum += u;
     }
     assert.ok(Math.abs(sum / 10000 - 0.5) < 0.02);

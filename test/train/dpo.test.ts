@@ -113,24 +113,36 @@ describe("trainDpo", () => {
     assert.ok(result.eval["eval_rewards/margins"] !== undefined);
   });
 
-  test("shared-prompt and padded layouts give the same log-probs", () => {
+  test("pair layouts give the same log-probs and gradients", () => {
     const pairs = randomPairs(5, 17);
-    torch.tidy(() => {
-      const choose = (p: TokenizedPair) => (Number(p.id.slice(5)) % 2) as 0 | 1;
-      const padded = responseLogps(reference, pairLayout(pairs, choose, 256, "padded").layout);
-      const shared = responseLogps(
-        reference,
-        pairLayout(pairs, choose, 256, "shared-prompt").layout,
-      );
-      const a = padded.logps.toArray();
-      const b = shared.logps.toArray();
-      for (let i = 0; i < a.length; i++) {
+    const choose = (p: TokenizedPair) => (Number(p.id.slice(5)) % 2) as 0 | 1;
+    const weight = reference
+      .namedParameters()
+      .find(([name]) => name.endsWith("layers.0.self_attn.k_proj.weight"))![1];
+    const run = (kind: "padded" | "shared-prompt" | "prefix") =>
+      torch.tidy(() => {
+        torch.zeroGrad([weight]);
+        const { logps } = responseLogps(reference, pairLayout(pairs, choose, 256, kind).layout);
+        logps.sum().backward();
+        return { logps: logps.toArray(), grad: weight.grad!.toArray() };
+      });
+    const padded = run("padded");
+    for (const kind of ["shared-prompt", "prefix"] as const) {
+      const other = run(kind);
+      for (let i = 0; i < padded.logps.length; i++) {
+        const a = padded.logps[i]!;
+        const b = other.logps[i]!;
         assert.ok(
-          Math.abs(a[i]! - b[i]!) < 1e-4 * Math.max(1, Math.abs(a[i]!)),
-          `slot ${i}: ${a[i]} vs ${b[i]}`,
+          Math.abs(a - b) < 1e-4 * Math.max(1, Math.abs(a)),
+          `${kind} slot ${i}: ${a} vs ${b}`,
         );
       }
-    });
+      let worst = 0;
+      for (let i = 0; i < padded.grad.length; i++)
+        worst = Math.max(worst, Math.abs(padded.grad[i]! - other.grad[i]!));
+      assert.ok(worst < 1e-4, `${kind} k_proj gradient differs by ${worst}`);
+    }
+    torch.zeroGrad([weight]);
   });
 
   test("reference cache follows relabelling", () => {

@@ -96,7 +96,7 @@ describe("stages on the built-in dataset", { timeout: 120_000 }, () => {
       {
         ...COMMON,
         model: sftDir,
-        maxPairs: 640,
+        maxPairs: 320,
         steps: 40,
         lr: 2e-3,
         beta: 0.1,
