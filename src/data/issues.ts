@@ -37,7 +37,7 @@ export class DataRecordError extends CdpoError {
   readonly issue: DataIssue;
 
   constructor(issue: DataIssue) {
-    super("DATA", `${issue.message} Pass skipInvalid (CLI: --skip-invalid) to skip such records.`);
+    super("DATA", `${issue.message} Pass --skip-invalid to skip such records.`);
     this.name = "DataRecordError";
     this.issue = issue;
   }

@@ -71,7 +71,7 @@ function resolveLayout(file: string, records: RawRecord[], format?: string): Lay
     "DATA",
     `${file}: cannot detect the record layout from the columns (${columns}). Expected ` +
       "response_0/response_1 (pku-saferlhf), chosen/rejected (hh-rlhf or generic) or " +
-      "prompt/response (ranked). Pass the layout as format.",
+      "prompt/response (ranked). Pass the layout with --format.",
   );
 }
 

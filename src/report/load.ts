@@ -1,7 +1,9 @@
 /**
  * Loads everything a report shows from one run folder, noting what is absent.
  */
+import { access } from "node:fs/promises";
 import * as path from "node:path";
+import { CdpoError } from "../errors.js";
 import {
   listSampleIterations,
   readConfig,
@@ -49,6 +51,22 @@ export async function loadRun(dir: string): Promise<RunData> {
   await requireRunFolder(dir);
   const paths = runPaths(dir);
   const notes: string[] = [];
+  const markers = [paths.config, paths.metrics, paths.iterations, paths.eval];
+  const present = await Promise.all(
+    markers.map((p) =>
+      access(p).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  if (!present.some(Boolean)) {
+    throw new CdpoError(
+      "FILE",
+      `${dir} is not a run folder: it has none of config.json, metrics.jsonl, iterations.jsonl ` +
+        "or eval.json. Pass the folder that a cdpo command wrote with --out.",
+    );
+  }
 
   const config = await readConfig(dir);
   if (config === undefined) notes.push("config.json is absent: the resolved config is not shown.");

@@ -314,7 +314,7 @@ export async function createRunFolder(
     throw new CdpoError(
       "STATE",
       `Run folder ${dir} already holds run records (${names}). ` +
-        "Choose a new folder, or pass existing: 'append' to resume or 'replace' to start over.",
+        "Choose a new output folder, continue the run with --resume, or delete the folder first.",
     );
   }
   if (existing === "replace") {

@@ -285,6 +285,17 @@ function gpt2TokenizerJson(vocab: JsonObject, mergesText: string, config: JsonOb
  * A `chat_template.jinja` file is used when the config has no `chat_template`.
  */
 export async function loadTokenizer(modelDir: string): Promise<Tokenizer> {
+  const stat = await fs.stat(modelDir).catch(() => null);
+  if (stat === null) {
+    throw new CdpoError("FILE", `Tokenizer folder ${modelDir} not found`);
+  }
+  if (!stat.isDirectory()) {
+    throw new CdpoError(
+      "FILE",
+      `${modelDir} is not a folder: expected a Hugging Face model folder with tokenizer.json ` +
+        "(single-file formats such as GGUF are not supported)",
+    );
+  }
   const config = (await readJsonIfExists(path.join(modelDir, "tokenizer_config.json"))) ?? {};
   const specialMap = await readJsonIfExists(path.join(modelDir, "special_tokens_map.json"));
   if (specialMap !== null) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CdpoError } from "../../src/errors.js";
@@ -196,6 +196,12 @@ describe("reports of other runs", () => {
     const page = await readFile(await writeReport(dir), "utf8");
     assert.ok(page.includes("metrics.jsonl is absent or empty"));
     assert.ok(!page.includes("<figure"));
+  });
+
+  test("a folder without run records fails", async () => {
+    const dir = path.join(root, "not-a-run");
+    await mkdir(dir, { recursive: true });
+    await assert.rejects(writeReport(dir), /is not a run folder: it has none of config.json/);
   });
 
   test("a missing run folder fails", async () => {

@@ -81,7 +81,7 @@ describe("createRunFolder", () => {
       assert.ok(error instanceof CdpoError);
       assert.equal(error.code, "STATE");
       assert.match(error.message, /metrics\.jsonl/);
-      assert.match(error.message, /existing: 'append'/);
+      assert.match(error.message, /continue the run with --resume/);
       return true;
     });
   });
