@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { LAYOUTS } from "../data/types.js";
 import { CdpoError } from "../errors.js";
 import type { DpoLossType } from "./losses.js";
 
@@ -34,6 +35,16 @@ const CommonShape = {
   data: z.string().min(1),
   /** string, optional: held-out preference file for evaluation; default: split from `data`. */
   evalData: z.string().min(1).optional(),
+  /**
+   * layout name, optional: the layout of `data` and `evalData` (pku-saferlhf, hh-rlhf, generic,
+   * ranked, ranked-safety); detected from the columns when omitted.
+   */
+  dataFormat: z.enum(LAYOUTS).optional(),
+  /**
+   * boolean, default false: skip invalid or degenerate records (printing a summary by reason)
+   * instead of stopping at the first one.
+   */
+  skipInvalid: z.boolean().default(false),
   /**
    * number in [0, 0.5], default 0.1: share of `data` held out for evaluation when `evalData` is
    * not given. The split is a pure function of the pair ids and `seed`.

@@ -328,12 +328,16 @@ export async function loadPairs(
     trainFile = files.train;
     evalFile ??= files.test;
   }
-  const all = (await readPreferencePairs(trainFile)).pairs;
+  const readOptions = {
+    skipInvalid: config.skipInvalid,
+    ...(config.dataFormat === undefined ? {} : { format: config.dataFormat }),
+  };
+  const all = (await readPreferencePairs(trainFile, readOptions)).pairs;
   let train: PreferencePair[];
   let evaluation: PreferencePair[];
   if (evalFile !== undefined) {
     train = all;
-    evaluation = (await readPreferencePairs(evalFile)).pairs;
+    evaluation = (await readPreferencePairs(evalFile, readOptions)).pairs;
   } else {
     train = all.filter((pair) => !isHeldOut(pair.id, config.seed, config.evalFraction));
     evaluation = all.filter((pair) => isHeldOut(pair.id, config.seed, config.evalFraction));

@@ -4,6 +4,7 @@
  * Field meanings, defaults and ranges are documented in src/train/config.ts and docs/training.md.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { LAYOUTS } from "../../data/types.js";
 import * as torch from "../../tensor/index.js";
 import { defaultThreads, readConfigFile, type Stage } from "../../train/config.js";
 import { scoreFile } from "../../train/score.js";
@@ -44,6 +45,12 @@ function addCommonOptions(command: Command): Command {
     )
     .option("--data <file>", 'preference file (any supported layout), or "builtin"')
     .option("--eval-data <file>", "held-out preference file (default: a split of --data)")
+    .addOption(
+      new Option("--data-format <layout>", "layout of --data (default: detected)").choices([
+        ...LAYOUTS,
+      ]),
+    )
+    .option("--skip-invalid", "skip invalid records and print a summary instead of stopping")
     .option(
       "--eval-fraction <x>",
       "share of --data held out when --eval-data is absent (default 0.1)",

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { type Command, Option } from "commander";
 import { parseCostSpec, resolveCdpoConfig } from "../../cdpo/config.js";
 import { runCdpo } from "../../cdpo/train.js";
+import { LAYOUTS } from "../../data/types.js";
 import { CdpoError, invalidArgument } from "../../errors.js";
 import { readConfig } from "../../run/folder.js";
 import { readConfigFile } from "../../train/config.js";
@@ -22,6 +23,7 @@ interface TrainCliOptions {
   resume?: string;
   iterations?: string;
   dpoSteps?: string;
+  dataFormat?: string;
   dpoLr?: string;
   beta?: string;
   lambdaInit?: string;
@@ -103,6 +105,11 @@ export function register(program: Command): void {
     )
     .option("--limit <number>", "cost limit C for every --cost without its own")
     .option("--data <file>", "preference pairs (any layout cdpo data reads)")
+    .addOption(
+      new Option("--data-format <layout>", "layout of --data (default: detected)").choices([
+        ...LAYOUTS,
+      ]),
+    )
     .option("--prompts <file>", "prompts for the constraint estimate (default: the data's prompts)")
     .option("--out <dir>", "run folder to create")
     .option("--resume <dir>", "continue the run in this folder from its last checkpoint")
@@ -153,6 +160,7 @@ export function register(program: Command): void {
         reward: options.reward,
         costs: costsFromFlags(options.cost, numberOption("--limit", options.limit), file.costs),
         data: options.data,
+        dataFormat: options.dataFormat,
         prompts: options.prompts,
         out: options.out,
         iterations: numberOption("--iterations", options.iterations),
