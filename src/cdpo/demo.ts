@@ -479,5 +479,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   log(`\ncdpo demo: table ${path.join(out, "eval.json")}`);
   log(`cdpo demo: report ${reportPath}`);
   log(`cdpo demo: finished in ${seconds.toFixed(0)} s`);
+  if (options.settings === DEMO_QUICK) {
+    log(
+      "cdpo demo: --quick trains too briefly for the table to show the trade-off; " +
+        "run without --quick for the full comparison",
+    );
+  }
   return { out, evalPath: path.join(out, "eval.json"), reportPath, table, seconds };
 }
