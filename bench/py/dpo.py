@@ -8,7 +8,9 @@ TypeScript side; under torch.autocast("cpu", dtype=torch.bfloat16) for the bf16 
 
 Usage: python3 dpo.py '{"threads": 2, "precision": "fp32", "model": {...}, "pairs": 8,
 "prompt": 128, "response": 128}'. Prints one JSON object: pairs per second, seconds per step
-(the fastest of at least 3 timed steps) and the matmul peak of the dtype.
+(the fastest of at least 3 timed steps) and the matmul peak of the dtype. With "serve": true it
+reads commands from stdin instead ("step", "peak", anything else quits) and answers each with one
+JSON line, so that bench/dpo.ts can alternate PyTorch steps with its own.
 """
 import json
 import math
@@ -116,7 +118,8 @@ class Llama(torch.nn.Module):
         return x @ self.embed_tokens.weight.t()  # tied head: logits [2B, T, V]
 
 
-def dpo_pairs_per_second(cfg, pairs, prompt, response, bf16):
+def make_step(cfg, pairs, prompt, response, bf16):
+    """Builds the model, data and optimizer; returns a function that runs one DPO step."""
     torch.manual_seed(0)
     model = Llama(cfg)
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -151,18 +154,31 @@ def dpo_pairs_per_second(cfg, pairs, prompt, response, bf16):
         loss.backward()
         optimizer.step()
 
-    seconds = time_it(step)
-    return pairs / seconds, seconds
+    return step
 
 
 def main():
     args = json.loads(sys.argv[1])
     torch.set_num_threads(args["threads"])
-    cfg = args["model"]
     bf16 = args["precision"] == "bf16"
-    rate, seconds = dpo_pairs_per_second(cfg, args["pairs"], args["prompt"], args["response"], bf16)
-    peak = matmul_gflops(torch.bfloat16 if bf16 else torch.float32)
-    print(json.dumps({"pairs_per_second": rate, "seconds_per_step": seconds, "peak_gflops": peak}))
+    step = make_step(args["model"], args["pairs"], args["prompt"], args["response"], bf16)
+    if not args.get("serve", False):
+        seconds = time_it(step)
+        peak = matmul_gflops(torch.bfloat16 if bf16 else torch.float32)
+        print(json.dumps({"pairs_per_second": args["pairs"] / seconds, "seconds_per_step": seconds, "peak_gflops": peak}))
+        return
+    # Serve mode: the TypeScript side interleaves its own steps with ours, one command per line.
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "step":
+            t0 = time.perf_counter()
+            step()
+            print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+        elif command == "peak":
+            print(json.dumps({"gflops": matmul_gflops(torch.bfloat16 if bf16 else torch.float32)}), flush=True)
+        else:
+            break
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
 /**
  * The model layer seen from the trainers: building or loading a causal LM or score model, the
- * backbone/head split of {@link HeadedModel}, forward passes with a full [rows, 1, T, T] attention
- * mask (the "shared-prompt" pair layout), and saving as a Hugging Face folder.
+ * backbone/head split of {@link HeadedModel}, the forward passes of the "shared-prompt" pair
+ * layout (a full [rows, 1, T, T] attention mask) and of the "prefix" layout (Llama family), and
+ * saving as a Hugging Face folder.
+ *
+ * NOTE: both forward passes reuse the submodules of src/models (layers, attention projections,
+ * rotary tables) and repeat the order of operations of its Llama and GPT-2 `forward`. A change of
+ * that order there must be made here too; test/train/layout.test.ts compares the layouts against
+ * the models' own forward on real checkpoints.
  */
 import * as path from "node:path";
 import { CdpoError } from "../errors.js";
