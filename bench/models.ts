@@ -88,37 +88,59 @@ function trainingRate(model: CausalLM, sequence: number[][]): number {
   return (batch * seq) / seconds;
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * Measures both sides in alternating rounds (PyTorch, then cdpo, `CDPO_BENCH_ROUNDS` times, 3 by
+ * default) and reports each side's median, so that a load change on a shared machine hits both.
+ */
 export async function run(): Promise<void> {
+  const rounds = Math.max(1, Number(process.env.CDPO_BENCH_ROUNDS ?? 3));
   const model = createModel(LLAMA_25M, { seed: 0 }) as CausalLM;
   model.eval();
   const prompts1 = randomTokens(1, GENERATION.promptLength, 1);
   const prompts8 = randomTokens(8, GENERATION.promptLength, 2);
   const sequence = randomTokens(TRAINING.batch, TRAINING.seq, 3);
 
-  const b1 = generationRate(model, prompts1);
-  const b8 = generationRate(model, prompts8);
-  const fwdBwd = trainingRate(model, sequence);
+  const ours = { b1: [] as number[], b8: [] as number[], fwdBwd: [] as number[] };
+  const theirs = { b1: [] as number[], b8: [] as number[], fwdBwd: [] as number[] };
+  let same = "n/a";
+  for (let round = 0; round < rounds; round++) {
+    const pytorch = runPytorch<PytorchResults>("models.py", {
+      config: LLAMA_25M,
+      generation: GENERATION,
+      training: TRAINING,
+      prompts1,
+      prompts8,
+      sequence,
+    });
+    const b1 = generationRate(model, prompts1);
+    const b8 = generationRate(model, prompts8);
+    ours.b1.push(b1.rate);
+    ours.b8.push(b8.rate);
+    ours.fwdBwd.push(trainingRate(model, sequence));
+    if (pytorch !== null) {
+      theirs.b1.push(pytorch["generate-kv-b1"]);
+      theirs.b8.push(pytorch["generate-kv-b8"]);
+      theirs.fwdBwd.push(pytorch["llama-fwd-bwd"]);
+      same = JSON.stringify(pytorch.greedy) === JSON.stringify(b8.tokens) ? "yes" : "no";
+    }
+  }
   model.dispose();
 
-  const pytorch = runPytorch<PytorchResults>("models.py", {
-    config: LLAMA_25M,
-    generation: GENERATION,
-    training: TRAINING,
-    prompts1,
-    prompts8,
-    sequence,
+  const reference = (values: number[]) => (values.length === 0 ? null : median(values));
+  report("generate-kv-b1", median(ours.b1), reference(theirs.b1), "tokens/s", {
+    rounds: String(rounds),
   });
-  const same =
-    pytorch === null
-      ? "n/a"
-      : JSON.stringify(pytorch.greedy) === JSON.stringify(b8.tokens)
-        ? "yes"
-        : "no";
-  report("generate-kv-b1", b1.rate, pytorch?.["generate-kv-b1"] ?? null, "tokens/s");
-  report("generate-kv-b8", b8.rate, pytorch?.["generate-kv-b8"] ?? null, "tokens/s", {
+  report("generate-kv-b8", median(ours.b8), reference(theirs.b8), "tokens/s", {
+    rounds: String(rounds),
     same_tokens: same,
   });
-  report("llama-fwd-bwd", fwdBwd, pytorch?.["llama-fwd-bwd"] ?? null, "tokens/s", {
+  report("llama-fwd-bwd", median(ours.fwdBwd), reference(theirs.fwdBwd), "tokens/s", {
+    rounds: String(rounds),
     seq: TRAINING.seq,
   });
 }
