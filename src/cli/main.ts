@@ -34,7 +34,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Prints how to continue before exiting with the usual status for SIGINT (128 + 2). */
+function onInterrupt(): void {
+  console.error(
+    "\ncdpo: interrupted. A training run continues from its last checkpoint with --resume RUN_DIR.",
+  );
+  process.exit(130);
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
+  process.once("SIGINT", onInterrupt);
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
