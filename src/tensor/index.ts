@@ -519,7 +519,7 @@ export function isGradEnabled(): boolean {
   return native.isGradEnabled();
 }
 
-/** Whether an `inferenceMode` scope is open. */
+/** Returns whether an `inferenceMode` scope is open. */
 export function isInferenceMode(): boolean {
   return native.isInferenceMode();
 }

@@ -252,6 +252,17 @@ export class Tensor {
     this.dispose();
   }
 
+  /** Applies a binary op, choosing its scalar variant when `other` is a number. */
+  #binary(
+    tensorOp: (a: Handle, b: Handle) => Handle,
+    scalarOp: (a: Handle, b: Scalar) => Handle,
+    other: TensorOrScalar,
+  ): Tensor {
+    return new Tensor(
+      other instanceof Tensor ? tensorOp(this.handle, other.handle) : scalarOp(this.handle, other),
+    );
+  }
+
   // --- properties -------------------------------------------------------------------------
 
   get shape(): number[] {
@@ -330,12 +341,12 @@ export class Tensor {
     return native.toBytes(this.handle);
   }
 
-  /** The elements as a flat number array (float64 precision). */
+  /** Copies the elements into a flat number array (float64 precision). */
   toArray(): number[] {
-    return Array.from(this.dtype === "int64" ? this.toFloat64Array() : this.toFloat64Array());
+    return Array.from(this.toFloat64Array());
   }
 
-  /** The value of a one-element tensor. */
+  /** Returns the value of a one-element tensor. */
   item(): number {
     const value = native.item(this.handle);
     return typeof value === "boolean" ? Number(value) : value;
@@ -462,68 +473,40 @@ export class Tensor {
   }
 
   add(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.add(this.handle, other.handle) : N.addScalar(this.handle, other),
-    );
+    return this.#binary(N.add, N.addScalar, other);
   }
   sub(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.sub(this.handle, other.handle) : N.subScalar(this.handle, other),
-    );
+    return this.#binary(N.sub, N.subScalar, other);
   }
   mul(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.mul(this.handle, other.handle) : N.mulScalar(this.handle, other),
-    );
+    return this.#binary(N.mul, N.mulScalar, other);
   }
   div(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.div(this.handle, other.handle) : N.divScalar(this.handle, other),
-    );
+    return this.#binary(N.div, N.divScalar, other);
   }
   pow(exponent: TensorOrScalar): Tensor {
-    return new Tensor(
-      exponent instanceof Tensor
-        ? N.pow(this.handle, exponent.handle)
-        : N.powScalar(this.handle, exponent),
-    );
+    return this.#binary(N.pow, N.powScalar, exponent);
   }
   remainder(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor
-        ? N.remainder(this.handle, other.handle)
-        : N.remainderScalar(this.handle, other),
-    );
+    return this.#binary(N.remainder, N.remainderScalar, other);
   }
   eq(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.eq(this.handle, other.handle) : N.eqScalar(this.handle, other),
-    );
+    return this.#binary(N.eq, N.eqScalar, other);
   }
   ne(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.ne(this.handle, other.handle) : N.neScalar(this.handle, other),
-    );
+    return this.#binary(N.ne, N.neScalar, other);
   }
   lt(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.lt(this.handle, other.handle) : N.ltScalar(this.handle, other),
-    );
+    return this.#binary(N.lt, N.ltScalar, other);
   }
   le(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.le(this.handle, other.handle) : N.leScalar(this.handle, other),
-    );
+    return this.#binary(N.le, N.leScalar, other);
   }
   gt(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.gt(this.handle, other.handle) : N.gtScalar(this.handle, other),
-    );
+    return this.#binary(N.gt, N.gtScalar, other);
   }
   ge(other: TensorOrScalar): Tensor {
-    return new Tensor(
-      other instanceof Tensor ? N.ge(this.handle, other.handle) : N.geScalar(this.handle, other),
-    );
+    return this.#binary(N.ge, N.geScalar, other);
   }
   maximum(other: Tensor): Tensor {
     return new Tensor(N.maximum(this.handle, other.handle));
@@ -813,12 +796,12 @@ export class Tensor {
     return this;
   }
 
-  /** Whether the two tensors have the same shape and elements. */
+  /** Returns whether the two tensors have the same shape and elements. */
   equal(other: Tensor): boolean {
     return N.equal(this.handle, other.handle);
   }
 
-  /** Whether the two tensors share storage (one is a view of the other, or both of a third). */
+  /** Returns whether the two tensors share storage (one is a view of the other, or both of a third). */
   sharesStorageWith(other: Tensor): boolean {
     return N.sameStorage(this.handle, other.handle);
   }
