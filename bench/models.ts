@@ -7,12 +7,14 @@
  * - llama-fwd-bwd: forward, cross-entropy and backward over one 256-token sequence (tokens/s).
  *
  * bench/py/models.py runs the same model, written op for op the same way, in PyTorch with the
- * same weights (same seed and draw order), prompts and thread count. It also returns its greedy
- * tokens, which must equal cdpo's.
+ * same weights (same seed and draw order), prompts and thread count. Its linear layers are
+ * `F.linear`, as in transformers; cdpo's addon runs a linear on one input row as a
+ * matrix-vector product (native/src/ops.cc), which is where batch-1 decoding gains. It also
+ * returns its greedy tokens for batch 8, which must equal cdpo's.
  */
 import { type CausalLM, createModel, generate } from "../src/models/index.js";
 import * as torch from "../src/tensor/index.js";
-import { report, runPytorch, timeIt } from "./common.js";
+import { median, PytorchSession, report, timeIt } from "./common.js";
 
 export const LLAMA_25M = {
   architectures: ["LlamaForCausalLM"],
@@ -33,13 +35,6 @@ export const LLAMA_25M = {
 const GENERATION = { promptLength: 16, newTokens: 32 };
 const TRAINING = { batch: 1, seq: 256 };
 
-interface PytorchResults {
-  "generate-kv-b1": number;
-  "generate-kv-b8": number;
-  "llama-fwd-bwd": number;
-  greedy: number[][];
-}
-
 function randomTokens(rows: number, length: number, seed: number): number[][] {
   return torch.tidy(() => {
     const flat = torch
@@ -59,7 +54,7 @@ function generationRate(
     () => {
       tokens = generate(model, prompts, options).tokens;
     },
-    { warmup: 1, minSeconds: 2, minRuns: 3 },
+    { warmup: 1, minSeconds: 1, minRuns: 3 },
   );
   return { rate: (prompts.length * GENERATION.newTokens) / seconds, tokens };
 }
@@ -81,66 +76,103 @@ function trainingRate(model: CausalLM, sequence: number[][]): number {
         loss.backward();
         torch.zeroGrad(parameters);
       }),
-    { warmup: 1, minSeconds: 3, minRuns: 3 },
+    { warmup: 1, minSeconds: 1.5, minRuns: 3 },
   );
   model.eval();
   input.dispose();
   return (batch * seq) / seconds;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+type Task = "generate-kv-b1" | "generate-kv-b8" | "llama-fwd-bwd";
 
 /**
- * Measures both sides in alternating rounds (PyTorch, then cdpo, `CDPO_BENCH_ROUNDS` times, 3 by
- * default) and reports each side's median, so that a load change on a shared machine hits both.
+ * Measures each task in alternating turns of 1 to 2 seconds, PyTorch then cdpo in even rounds and
+ * the reverse in odd ones, `CDPO_BENCH_ROUNDS` rounds (7 by default) after one untimed turn per
+ * side. Each side reports its median, and the ratio is the median of the per-round ratios: on a
+ * shared machine the load drifts, and a drift hits both turns of a pair alike.
+ * `CDPO_BENCH_VERBOSE=1` prints every turn.
  */
 export async function run(): Promise<void> {
-  const rounds = Math.max(1, Number(process.env.CDPO_BENCH_ROUNDS ?? 3));
+  const rounds = Math.max(1, Number(process.env.CDPO_BENCH_ROUNDS ?? 7));
   const model = createModel(LLAMA_25M, { seed: 0 }) as CausalLM;
   model.eval();
   const prompts1 = randomTokens(1, GENERATION.promptLength, 1);
   const prompts8 = randomTokens(8, GENERATION.promptLength, 2);
   const sequence = randomTokens(TRAINING.batch, TRAINING.seq, 3);
+  const pytorch = PytorchSession.open("models.py", {
+    config: LLAMA_25M,
+    generation: GENERATION,
+    training: TRAINING,
+    prompts1,
+    prompts8,
+    sequence,
+  });
 
-  const ours = { b1: [] as number[], b8: [] as number[], fwdBwd: [] as number[] };
-  const theirs = { b1: [] as number[], b8: [] as number[], fwdBwd: [] as number[] };
-  let same = "n/a";
-  for (let round = 0; round < rounds; round++) {
-    const pytorch = runPytorch<PytorchResults>("models.py", {
-      config: LLAMA_25M,
-      generation: GENERATION,
-      training: TRAINING,
-      prompts1,
-      prompts8,
-      sequence,
-    });
-    const b1 = generationRate(model, prompts1);
-    const b8 = generationRate(model, prompts8);
-    ours.b1.push(b1.rate);
-    ours.b8.push(b8.rate);
-    ours.fwdBwd.push(trainingRate(model, sequence));
-    if (pytorch !== null) {
-      theirs.b1.push(pytorch["generate-kv-b1"]);
-      theirs.b8.push(pytorch["generate-kv-b8"]);
-      theirs.fwdBwd.push(pytorch["llama-fwd-bwd"]);
-      same = JSON.stringify(pytorch.greedy) === JSON.stringify(b8.tokens) ? "yes" : "no";
+  let greedy: number[][] = [];
+  const measure: Record<Task, () => number> = {
+    "generate-kv-b1": () => generationRate(model, prompts1).rate,
+    "generate-kv-b8": () => {
+      const result = generationRate(model, prompts8);
+      greedy = result.tokens;
+      return result.rate;
+    },
+    "llama-fwd-bwd": () => trainingRate(model, sequence),
+  };
+  const ours = new Map<Task, number[]>();
+  const theirs = new Map<Task, number[]>();
+  const ratios = new Map<Task, number[]>();
+  try {
+    for (const task of Object.keys(measure) as Task[]) {
+      await pytorch?.ask(task);
+      measure[task]();
     }
+    for (let round = 0; round < rounds; round++) {
+      for (const task of Object.keys(measure) as Task[]) {
+        let reference: number | null = null;
+        let mine: number;
+        if (round % 2 === 0) {
+          reference = pytorch === null ? null : await pytorch.ask<number>(task);
+          mine = measure[task]();
+        } else {
+          mine = measure[task]();
+          reference = pytorch === null ? null : await pytorch.ask<number>(task);
+        }
+        if (process.env.CDPO_BENCH_VERBOSE)
+          console.error(
+            `# ${task} round ${round}: ours=${mine.toFixed(1)} pytorch=${reference?.toFixed(1) ?? "n/a"}`,
+          );
+        ours.set(task, [...(ours.get(task) ?? []), mine]);
+        if (reference !== null) {
+          theirs.set(task, [...(theirs.get(task) ?? []), reference]);
+          ratios.set(task, [...(ratios.get(task) ?? []), mine / reference]);
+        }
+      }
+    }
+    const reference = pytorch === null ? null : await pytorch.ask<number[][]>("greedy");
+    const same =
+      reference === null
+        ? "n/a"
+        : JSON.stringify(reference) === JSON.stringify(greedy)
+          ? "yes"
+          : "no";
+    const line = (task: Task, extra: Record<string, string | number>) => {
+      const rates = theirs.get(task);
+      const paired = rates ? median(ratios.get(task)!) : null;
+      const extraFields = { ...extra, rounds: String(rounds) };
+      report(
+        task,
+        median(ours.get(task)!),
+        rates ? median(rates) : null,
+        "tokens/s",
+        extraFields,
+        paired,
+      );
+    };
+    line("generate-kv-b1", {});
+    line("generate-kv-b8", { same_tokens: same });
+    line("llama-fwd-bwd", { seq: TRAINING.seq });
+  } finally {
+    pytorch?.close();
+    model.dispose();
   }
-  model.dispose();
-
-  const reference = (values: number[]) => (values.length === 0 ? null : median(values));
-  report("generate-kv-b1", median(ours.b1), reference(theirs.b1), "tokens/s", {
-    rounds: String(rounds),
-  });
-  report("generate-kv-b8", median(ours.b8), reference(theirs.b8), "tokens/s", {
-    rounds: String(rounds),
-    same_tokens: same,
-  });
-  report("llama-fwd-bwd", median(ours.fwdBwd), reference(theirs.fwdBwd), "tokens/s", {
-    rounds: String(rounds),
-    seq: TRAINING.seq,
-  });
 }

@@ -1,6 +1,7 @@
 /**
  * Engine benchmarks: matmul throughput, a Llama-style decoder block forward and backward in
- * float32 and under bfloat16 autocast, and the per-call overhead of a small op. The PyTorch side
+ * float32 and under bfloat16 autocast, `linear` on one input row (batch-1 decoding) for three
+ * weight shapes, and the per-call overhead of a small op. The PyTorch side
  * (bench/py/tensor.py) runs the same work with the same shapes, seeds and thread count.
  */
 
@@ -24,6 +25,26 @@ interface PytorchResults {
   "block-fwd-bwd": number;
   "block-fwd-bwd-bf16": number;
   "small-op-overhead": number;
+  "linear-row": Record<string, number>;
+}
+
+/** Weight shapes [out, in] for `linear-row`: attention, MLP and a vocabulary head of bench/models.ts. */
+export const ROW_SHAPES: [number, number][] = [
+  [512, 512],
+  [1408, 512],
+  [8192, 512],
+];
+
+/** `linear(x [1, 1, in], weight [out, in])` throughput in GFLOP/s. */
+function linearRowGflops(out: number, inFeatures: number): number {
+  const g = new torch.Generator(3);
+  const weight = torch.randn([out, inFeatures], { generator: g });
+  const x = torch.randn([1, 1, inFeatures], { generator: g });
+  const seconds = torch.inferenceMode(() =>
+    timeIt(() => torch.tidy(() => void torch.linear(x, weight)), { warmup: 5, minSeconds: 1 }),
+  );
+  torch.dispose([weight, x]);
+  return (2 * out * inFeatures) / seconds / 1e9;
 }
 
 function matmulGflops(dtype: "float32" | "bfloat16"): number {
@@ -143,12 +164,21 @@ function smallOpMicroseconds(): number {
 }
 
 export async function run(): Promise<void> {
-  const reference = runPytorch<PytorchResults>("tensor.py", { block: BLOCK });
-  const ref = (key: keyof PytorchResults) => (reference ? reference[key] : null);
+  const reference = runPytorch<PytorchResults>("tensor.py", {
+    block: BLOCK,
+    rowShapes: ROW_SHAPES,
+  });
+  const ref = (key: Exclude<keyof PytorchResults, "linear-row">) =>
+    reference ? reference[key] : null;
   report("matmul-1024", matmulGflops("float32"), ref("matmul-1024"), "GFLOP/s");
   report("matmul-1024-bf16", matmulGflops("bfloat16"), ref("matmul-1024-bf16"), "GFLOP/s");
   report("block-fwd-bwd", blockTokensPerSecond(false), ref("block-fwd-bwd"), "tokens/s");
   report("block-fwd-bwd-bf16", blockTokensPerSecond(true), ref("block-fwd-bwd-bf16"), "tokens/s");
+  for (const [out, inFeatures] of ROW_SHAPES) {
+    const name = `${out}x${inFeatures}`;
+    const theirs = reference ? (reference["linear-row"][name] ?? null) : null;
+    report(`linear-row-${name}`, linearRowGflops(out, inFeatures), theirs, "GFLOP/s");
+  }
   report("small-op-overhead", smallOpMicroseconds(), ref("small-op-overhead"), "us/call", {
     target: "<5",
   });

@@ -5,7 +5,9 @@ a preallocated KV cache written in place, an additive causal bias, SwiGLU MLP, u
 Weights are drawn from torch.Generator(0) in cdpo's parameter order, so both sides hold the same
 numbers and greedy decoding must give the same tokens.
 
-Usage: python3 models.py '{"threads": 1, "config": {...}, ...}'; prints one JSON object.
+Usage: python3 models.py '{"threads": 1, "config": {...}, ...}', then task names on stdin
+(generate-kv-b1, generate-kv-b8, llama-fwd-bwd, greedy), one per line; it prints one JSON line for
+each (a rate, or the greedy tokens) and exits when stdin closes.
 """
 import json
 import sys
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 
-def time_it(fn, warmup=1, min_seconds=2.0, min_runs=3):
+def time_it(fn, warmup=1, min_seconds=1.0, min_runs=3):
     for _ in range(warmup):
         fn()
     samples = []
@@ -137,11 +139,10 @@ def main():
     torch.set_num_threads(args["threads"])
     cfg, gen, train = args["config"], args["generation"], args["training"]
     model = Llama(cfg)
-    results = {}
-    for name, prompts in (("generate-kv-b1", args["prompts1"]), ("generate-kv-b8", args["prompts8"])):
+
+    def generation_rate(prompts):
         seconds = time_it(lambda: model.generate(prompts, gen["newTokens"]))
-        results[name] = len(prompts) * gen["newTokens"] / seconds
-    results["greedy"] = model.generate(args["prompts8"], gen["newTokens"])
+        return len(prompts) * gen["newTokens"] / seconds
 
     seq = torch.tensor(args["sequence"], dtype=torch.int64)
     B, T, V = train["batch"], train["seq"], cfg["vocab_size"]
@@ -154,8 +155,15 @@ def main():
         for p in params:
             p.grad = None
 
-    results["llama-fwd-bwd"] = B * T / time_it(step, min_seconds=3.0)
-    print(json.dumps(results))
+    tasks = {
+        "generate-kv-b1": lambda: generation_rate(args["prompts1"]),
+        "generate-kv-b8": lambda: generation_rate(args["prompts8"]),
+        "llama-fwd-bwd": lambda: B * T / time_it(step, min_seconds=1.5),
+        "greedy": lambda: model.generate(args["prompts8"], gen["newTokens"]),
+    }
+    # One task name per stdin line, one JSON value per stdout line, until stdin closes.
+    for line in sys.stdin:
+        print(json.dumps(tasks[line.strip()]()), flush=True)
 
 
 main()

@@ -1,6 +1,7 @@
 """PyTorch side of bench/tensor.ts: the same work, shapes, seeds and thread count.
 
-Usage: python3 tensor.py '{"threads": 2, "block": {...}}'; prints one JSON object.
+Usage: python3 tensor.py '{"threads": 2, "block": {...}, "rowShapes": [[512, 512], ...]}'; prints
+one JSON object.
 """
 import json
 import math
@@ -90,6 +91,15 @@ def block_tokens_per_second(cfg, bf16):
     return B * T / seconds
 
 
+def linear_row_gflops(out, in_features):
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(out, in_features, generator=g)
+    x = torch.randn(1, 1, in_features, generator=g)
+    with torch.inference_mode():
+        seconds = time_it(lambda: torch.nn.functional.linear(x, weight), warmup=5, min_seconds=1)
+    return 2 * out * in_features / seconds / 1e9
+
+
 def small_op_microseconds():
     a = torch.ones(16)
     b = torch.ones(16)
@@ -112,6 +122,7 @@ def main():
         "block-fwd-bwd": block_tokens_per_second(cfg, False),
         "block-fwd-bwd-bf16": block_tokens_per_second(cfg, True),
         "small-op-overhead": small_op_microseconds(),
+        "linear-row": {f"{o}x{i}": linear_row_gflops(o, i) for o, i in args["rowShapes"]},
     }))
 
 

@@ -5,6 +5,7 @@
 // libtorch, whose c10::Error becomes a CdpoError naming the op.
 #include "common.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 namespace cdpo {
@@ -116,12 +117,41 @@ Napi::Value Op_clamp(const Napi::CallbackInfo& info) {
   });
 }
 
+// Whether linear() should run as a matrix-vector product: a single input row of a float32 or
+// float64 CPU tensor (batch-1 decoding) and a weight that is not small. libtorch 1.13 sends a
+// one-row linear to a BLAS gemm, and OpenBLAS's gemm packs the whole weight matrix on every call
+// unless it is small enough for its small-matrix kernel; a matrix-vector product reads the weight
+// once. Measured against PyTorch's F.linear (`npm run bench -- tensor`, linear-row-*, 2 threads):
+// [8192, 512] 49 against 9.8 GFLOP/s and [1408, 512] 19.6 against 10.2, but [512, 512] 8.9
+// against 34 when it also took gemv. In a sweep of shapes on 1 and 2 threads the gemm won only
+// with at most 512 outputs and under 2^20 weights, so those keep it. Under autocast the gemm
+// stays too: autocast casts linear's inputs to bfloat16 and would leave mv's alone.
+bool UseMatrixVector(const at::Tensor& a, const at::Tensor& weight,
+                     const c10::optional<at::Tensor>& bias) {
+  at::ScalarType dtype = a.scalar_type();
+  return a.dim() >= 1 && weight.dim() == 2 && weight.size(1) > 0 &&
+         a.numel() == weight.size(1) &&
+         (weight.size(0) > 512 || weight.numel() >= (int64_t{1} << 20)) &&
+         a.device().is_cpu() && weight.device().is_cpu() &&
+         (dtype == at::kFloat || dtype == at::kDouble) && weight.scalar_type() == dtype &&
+         (!bias.has_value() || (bias->dim() == 1 && bias->scalar_type() == dtype &&
+                                bias->device().is_cpu())) &&
+         !at::autocast::is_cpu_enabled();
+}
+
 // linear(input, weight, bias | null): input @ weight.T + bias
 Napi::Value Op_linear(const Napi::CallbackInfo& info) {
   return Guard(info, "linear", [&]() -> Napi::Value {
     at::Tensor& a = INPUT("linear");
     at::Tensor& weight = ArgTensor(info, 1, "linear", "weight");
     c10::optional<at::Tensor> bias = ArgOptionalTensor(info, 2, "linear", "bias");
+    if (UseMatrixVector(a, weight, bias)) {
+      at::Tensor row = a.reshape({-1});
+      at::Tensor out = bias.has_value() ? at::addmv(*bias, weight, row) : at::mv(weight, row);
+      std::vector<int64_t> shape(a.sizes().begin(), a.sizes().end() - 1);
+      shape.push_back(weight.size(0));
+      return Wrap(info.Env(), out.view(shape));
+    }
     return Wrap(info.Env(), at::linear(a, weight, bias));
   });
 }

@@ -10,6 +10,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace cdpo {
 
 std::atomic<int64_t> gLiveTensors{0};
@@ -584,6 +588,27 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// setMallocThresholds(mmapBytes, trimBytes): glibc's mallopt(M_MMAP_THRESHOLD) and
+// mallopt(M_TRIM_THRESHOLD). Returns false where the C library is not glibc (nothing changed).
+Napi::Value SetMallocThresholds(const Napi::CallbackInfo& info) {
+  return Guard(info, "setMallocThresholds", [&]() -> Napi::Value {
+    int64_t mmapBytes = ArgInt(info, 0, "setMallocThresholds", "mmapBytes");
+    int64_t trimBytes = ArgInt(info, 1, "setMallocThresholds", "trimBytes");
+    if (mmapBytes < 0 || mmapBytes > (int64_t{1} << 30) || trimBytes < 0 ||
+        trimBytes > (int64_t{1} << 31) - 1) {
+      ThrowTypeError(info.Env(),
+                     "setMallocThresholds: arguments must be in [0, 2^30] and [0, 2^31 - 1] bytes");
+    }
+#if defined(__GLIBC__)
+    bool ok = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmapBytes)) == 1 &&
+              mallopt(M_TRIM_THRESHOLD, static_cast<int>(trimBytes)) == 1;
+    return Napi::Boolean::New(info.Env(), ok);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
+  });
+}
+
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), at::get_num_threads());
 }
@@ -641,6 +666,8 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed, "manualSeed"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("setMallocThresholds",
+              Napi::Function::New(env, SetMallocThresholds, "setMallocThresholds"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount, "cudaDeviceCount"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassFn, "setErrorClass"));

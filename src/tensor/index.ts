@@ -12,7 +12,15 @@
  * handles for leak tests.
  */
 import { CdpoError, invalidArgument } from "../errors.js";
-import { type GeneratorHandle, type Handle, native, op, type Scalar } from "./native.js";
+import {
+  type GeneratorHandle,
+  type Handle,
+  type MallocThresholds,
+  mallocSettings,
+  native,
+  op,
+  type Scalar,
+} from "./native.js";
 import { type Device, DTYPES, type DType, Tensor, type TensorOrScalar } from "./tensor.js";
 
 export { dispose, keep, scopeDepth, type TensorContainer, tidy } from "./scope.js";
@@ -691,6 +699,15 @@ export function cudaDeviceCount(): number {
 
 export function libtorchVersion(): string {
   return native.versions().libtorch;
+}
+
+/**
+ * Returns the glibc malloc thresholds cdpo set when the addon loaded (see `configureMalloc` in
+ * `src/tensor/native.ts`), or null when it left malloc alone: another C library, or the user set
+ * `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or a `GLIBC_TUNABLES` malloc threshold.
+ */
+export function mallocThresholds(): MallocThresholds | null {
+  return mallocSettings === null ? null : { ...mallocSettings };
 }
 
 /** libtorch's build and threading report (`at::get_parallel_info`). */

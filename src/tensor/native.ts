@@ -68,6 +68,7 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  setMallocThresholds(mmapBytes: number, trimBytes: number): boolean;
   cudaDeviceCount(): number;
   versions(): { libtorch: string; cuda: boolean; parallel: string; cpuCapability: string };
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
@@ -141,6 +142,40 @@ function configureOpenMp(): void {
   }
 }
 
+/**
+ * Serves freed tensors' memory back from glibc's heap instead of fresh `mmap` calls, unless the
+ * user tuned malloc through `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or `GLIBC_TUNABLES`.
+ *
+ * glibc maps every block of 128 KiB or more with its own `mmap` and unmaps it on free. Each op
+ * whose output has that size (an [8, 8192] float32 logits block is 256 KiB) then pays for system
+ * calls and page faults, until the first large free raises the threshold (glibc's dynamic rule,
+ * capped at 32 MiB). A PyTorch script usually reaches the cap while building its model; cdpo creates
+ * parameters in place and did not, so its decoding ran the same libtorch calls 15% slower (18.5
+ * against 16.0 ms for one decoding step's matrix products, `bench/models.ts` config, batch 8).
+ * These are the values of the raised rule: 32 MiB, with trimming at twice that.
+ */
+function configureMalloc(addon: NativeAddon): MallocThresholds | null {
+  const env = process.env;
+  const tuned =
+    env.MALLOC_MMAP_THRESHOLD_ !== undefined ||
+    env.MALLOC_TRIM_THRESHOLD_ !== undefined ||
+    /malloc\.(mmap|trim)_threshold/.test(env.GLIBC_TUNABLES ?? "");
+  if (tuned) return null;
+  const settings = { mmapThreshold: 32 * 1024 * 1024, trimThreshold: 64 * 1024 * 1024 };
+  return addon.setMallocThresholds(settings.mmapThreshold, settings.trimThreshold)
+    ? settings
+    : null;
+}
+
+/** glibc malloc thresholds in bytes. */
+export interface MallocThresholds {
+  mmapThreshold: number;
+  trimThreshold: number;
+}
+
+/** The thresholds {@link configureMalloc} set when the addon loaded; null when it left malloc alone. */
+export let mallocSettings: MallocThresholds | null = null;
+
 function load(): NativeAddon {
   configureOpenMp();
   const path = addonPath();
@@ -148,6 +183,7 @@ function load(): NativeAddon {
   try {
     const addon = require(path) as NativeAddon;
     addon.setErrorClass(CdpoError as unknown as new (code: string, message: string) => Error);
+    mallocSettings = configureMalloc(addon);
     return addon;
   } catch (error) {
     if (error instanceof CdpoError) throw error;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { CdpoError } from "../../src/errors.js";
 import * as torch from "../../src/tensor/index.js";
@@ -70,6 +71,8 @@ test("no input from JavaScript crashes the process", () => {
     "withGradMode",
     "withInferenceMode",
     "withAutocast",
+    // Valid junk (1, 1) would map every later allocation of this process with its own mmap.
+    "setMallocThresholds",
   ]);
   let calls = 0;
   for (const [name, fn] of Object.entries(raw)) {
@@ -91,4 +94,40 @@ test("no input from JavaScript crashes the process", () => {
     /'adamw' or 'sgd'/,
   );
   assert.throws(() => native.withGradMode(true, 5 as unknown as () => void), /must be a function/);
+  for (const args of [
+    [-1, 0],
+    [0, -1],
+    [2 ** 31, 0],
+    ["1", 0],
+    [1.5, 0],
+  ]) {
+    assert.throws(
+      () => (native.setMallocThresholds as (...a: unknown[]) => boolean)(...args),
+      /setMallocThresholds/,
+    );
+  }
+});
+
+test("malloc thresholds: set at load, left to the user when tuned", () => {
+  const underTsx = import.meta.url.endsWith(".ts");
+  const module = new URL(`../../src/tensor/index.${underTsx ? "ts" : "js"}`, import.meta.url);
+  const base = { ...process.env };
+  for (const key of ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"]) {
+    delete base[key];
+  }
+  const probe = (env: Record<string, string>): unknown => {
+    const script = `import(${JSON.stringify(module.href)}).then((t) => console.log(JSON.stringify(t.mallocThresholds())))`;
+    const result = spawnSync(
+      process.execPath,
+      [...(underTsx ? ["--import", "tsx"] : []), "-e", script],
+      { env: { ...base, ...env }, encoding: "utf8" },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout.trim());
+  };
+  if (process.platform === "linux") {
+    assert.deepEqual(probe({}), { mmapThreshold: 32 * 2 ** 20, trimThreshold: 64 * 2 ** 20 });
+  }
+  assert.equal(probe({ MALLOC_MMAP_THRESHOLD_: "65536" }), null);
+  assert.equal(probe({ GLIBC_TUNABLES: "glibc.malloc.trim_threshold=1000000" }), null);
 });

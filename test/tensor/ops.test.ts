@@ -151,6 +151,60 @@ describe("elementwise and matmul", () => {
     const w = t([1, 1, 1, 0, 0, 1], [2, 3]);
     close(torch.linear(a, w, t([0.5, -1])).toFloat32Array(), [6.5, 2, 15.5, 5]);
   });
+
+  // A single input row with more than 512 outputs takes a matrix-vector product in the addon
+  // (UseMatrixVector in native/src/ops.cc): it must give the gemm's values, shapes and gradients.
+  test("linear on one row matches the batched product", () => {
+    const g = new torch.Generator(7);
+    const weight = torch.randn([600, 64], { generator: g });
+    const bias = torch.randn([600], { generator: g });
+    const rows = torch.randn([3, 64], { generator: g });
+    const batched = torch.linear(rows, weight, bias); // [3, 600]
+    for (const shape of [[64], [1, 64], [1, 1, 64]]) {
+      const row = rows.narrow(0, 1, 1).reshape(...shape);
+      const out = torch.linear(row, weight, bias);
+      assert.deepEqual(out.shape, [...shape.slice(0, -1), 600]);
+      close(out.toFloat32Array(), batched.select(0, 1).toFloat32Array());
+      close(
+        torch.linear(row, weight).toFloat32Array(),
+        batched.select(0, 1).sub(bias).toFloat32Array(),
+      );
+    }
+    const f64 = (x: torch.Tensor) => x.to("float64");
+    const double = torch.linear(f64(rows.narrow(0, 0, 1)), f64(weight), f64(bias));
+    assert.equal(double.dtype, "float64");
+    close(double.float().toFloat32Array(), batched.select(0, 0).toFloat32Array());
+    // zero input features: the output is the bias alone, for every row
+    const empty = torch.linear(torch.zeros([2, 0]), torch.zeros([3, 0]), t([1, 2, 3]));
+    assert.deepEqual(empty.shape, [2, 3]);
+    close(empty.toFloat32Array(), [1, 2, 3, 1, 2, 3]);
+  });
+
+  test("linear on one row: gradients equal the gemm path's", () => {
+    const g = new torch.Generator(8);
+    const weight = torch.randn([520, 16], { generator: g }).requiresGrad_();
+    const bias = torch.randn([520], { generator: g }).requiresGrad_();
+    const x = torch.randn([2, 16], { generator: g });
+    const upstream = torch.randn([520], { generator: g });
+    // gemm: both rows, with the second row's output ignored
+    torch.linear(x, weight, bias).select(0, 0).mul(upstream).sum().backward();
+    const expected = [weight.grad!.toFloat32Array(), bias.grad!.toFloat32Array()];
+    torch.zeroGrad([weight, bias]);
+    torch
+      .linear(x.narrow(0, 0, 1), weight, bias)
+      .view(520)
+      .mul(upstream)
+      .sum()
+      .backward();
+    close(weight.grad!.toFloat32Array(), expected[0]!);
+    close(bias.grad!.toFloat32Array(), expected[1]!);
+  });
+
+  test("linear on one row under autocast runs in bfloat16", () => {
+    const weight = torch.randn([600, 4], { generator: new torch.Generator(9) });
+    const out = torch.autocast(() => torch.linear(torch.ones([1, 4]), weight));
+    assert.equal(out.dtype, "bfloat16");
+  });
 });
 
 describe("reductions and softmax", () => {
