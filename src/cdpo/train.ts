@@ -17,6 +17,8 @@
  * An iteration commits in this order: samples, policy folder, iteration record, state file. A run
  * killed anywhere resumes from the state file: inside a DPO phase it continues from that phase's
  * newest checkpoint, and records of an iteration that was not committed are dropped and redone.
+ * Resuming a run whose state file records that it finished and whose `policy/` exists changes
+ * nothing.
  */
 import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
@@ -39,6 +41,7 @@ import {
   sampleResponses,
   scoreResponses,
 } from "../eval/sample.js";
+import { formatNumber } from "../report/escape.js";
 import { writeReport } from "../report/index.js";
 import {
   appendIteration,
@@ -133,6 +136,8 @@ export interface RunCdpoResult {
   lambdas: number[];
   iterations: number;
   finished: "settled" | "budget";
+  /** True when `resume` found a finished run: nothing was trained and no record was written. */
+  alreadyComplete?: boolean;
 }
 
 /** Runs (or resumes) C-DPO as configured; see the file comment for the run folder. */
@@ -154,6 +159,20 @@ export async function runCdpo(
   if (options.resume === true) {
     if (existsSync(statePath)) {
       state = (await readJsonFile(statePath, CdpoStateSchema, "C-DPO state")) as CdpoState;
+    }
+    if (state !== undefined) {
+      const finished = await readFinishedRun(runDir, state.loop, config.iterations);
+      if (finished !== undefined) {
+        log(
+          `cdpo train: the run in ${runDir} is already complete after ${finished.iterations} ` +
+            `iterations (${finishReason(finished.finished)}, DPO step ${state.step}), so there is ` +
+            "nothing to resume.",
+        );
+        log(`cdpo train: λ = ${formatLambdas(finished.lambdas)}`);
+        log(`cdpo train: policy ${finished.policyDir}`);
+        log(`cdpo train: report ${finished.reportPath}`);
+        return finished;
+      }
     }
     await createRunFolder(runDir, config as Record<string, unknown>, {
       existing: "append",
@@ -276,8 +295,8 @@ export async function runCdpo(
     await savePolicyFolder(policy, finalDir);
     const reportPath = await writeReport(runDir);
     log(
-      `cdpo train: finished after ${loopState.iteration} iterations (${loopState.finished === "settled" ? "λ and cost settled" : "iteration budget spent"}); ` +
-        `λ = ${loopState.dual.lambdas.map((l) => l.toFixed(4)).join(", ")}`,
+      `cdpo train: finished after ${loopState.iteration} iterations (${finishReason(loopState.finished ?? "budget")}); ` +
+        `λ = ${formatLambdas(loopState.dual.lambdas)}`,
     );
     log(`cdpo train: policy ${finalDir}`);
     log(`cdpo train: report ${reportPath}`);
@@ -297,6 +316,41 @@ export async function runCdpo(
   }
 }
 
+function finishReason(finished: "settled" | "budget"): string {
+  return finished === "settled" ? "λ and cost settled" : "iteration budget spent";
+}
+
+function formatLambdas(lambdas: readonly number[]): string {
+  return lambdas.map((l) => l.toFixed(4)).join(", ");
+}
+
+/**
+ * Returns the result of a run that needs no more iterations and has its final `policy/`, or
+ * undefined when the run must continue. A run that spent its budget continues when `iterations`
+ * was raised. The report is written only when it is missing.
+ */
+async function readFinishedRun(
+  runDir: string,
+  loop: DualLoopState,
+  iterations: number,
+): Promise<RunCdpoResult | undefined> {
+  const done =
+    loop.finished === "settled" || (loop.finished === "budget" && loop.iteration >= iterations);
+  const policyDir = path.join(runDir, CDPO_FILES.finalPolicy);
+  if (!done || !existsSync(path.join(policyDir, "model.safetensors"))) return undefined;
+  const reportPath = runPaths(runDir).report;
+  if (!existsSync(reportPath)) await writeReport(runDir);
+  return {
+    runDir,
+    policyDir,
+    reportPath,
+    lambdas: loop.dual.lambdas,
+    iterations: loop.iteration,
+    finished: loop.finished ?? "budget",
+    alreadyComplete: true,
+  };
+}
+
 /** Formats the console line of one finished iteration. */
 function iterationLine(
   record: Parameters<NonNullable<Parameters<typeof runDualLoop>[1]["onIteration"]>>[0],
@@ -305,7 +359,7 @@ function iterationLine(
   const parts = record.constraints.map(
     (c) =>
       `${c.name}: λ ${c.lambda.toFixed(3)} → ${c.lambda_next.toFixed(3)}, cost ${c.cost_mean.toFixed(3)} ± ${c.cost_se.toFixed(3)} ` +
-      `(limit ${c.limit}), cost > 0 ${(100 * c.unsafe_share).toFixed(1)}%`,
+      `(limit ${formatNumber(c.limit)}), cost > 0 ${(100 * c.unsafe_share).toFixed(1)}%`,
   );
   return (
     `cdpo iteration ${record.iteration + 1}/${total}: ${parts.join("; ")}; ` +

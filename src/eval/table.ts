@@ -10,6 +10,7 @@
 import { groupedMeanAndSe, type MeanSe } from "../cdpo/stats.js";
 import { judge } from "../data/builtin/index.js";
 import { invalidArgument } from "../errors.js";
+import { formatNumber } from "../report/escape.js";
 import type { EvalRow, EvalTable, OracleScores } from "../run/records.js";
 
 /** One sampled response with its scores. */
@@ -150,7 +151,7 @@ export function formatEvalTable(table: EvalTable): string {
       .join("  ");
   const lines = [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)];
   const notes = [`prompts: ${table.prompts}`];
-  if (table.limit !== undefined) notes.push(`cost limit: ${table.limit}`);
+  if (table.limit !== undefined) notes.push(`cost limit: ${formatNumber(table.limit)}`);
   const first = table.rows[0];
   if (first !== undefined)
     notes.push(`${first.n_prompts} prompts per model, mean ± standard error over prompts`);

@@ -11,10 +11,14 @@ import { CdpoError, invalidArgument } from "../errors.js";
 import type { Generator, Tensor } from "../tensor/index.js";
 import * as torch from "../tensor/index.js";
 import type { Tokenizer } from "../tokenizer/index.js";
+import type { ModelConfig } from "./config.js";
 import type { CausalLM } from "./model.js";
 
 export interface SamplingOptions {
-  /** Tokens to generate at most per row. Default 128. */
+  /**
+   * Tokens to generate at most per row. Default 128. See {@link contextOverflow} for what happens
+   * when the longest prompt plus this exceeds the model's context length.
+   */
   maxNewTokens?: number;
   /** Picks the most likely token at each step (temperature 0 does the same). Default false. */
   greedy?: boolean;
@@ -125,10 +129,79 @@ function resolveOptions(model: CausalLM, options: SamplingOptions): ResolvedOpti
   };
 }
 
+/** A generation whose prompt plus new tokens exceed the model's context length. */
+export interface ContextOverflow {
+  /** Tokens of the longest prompt. */
+  promptLength: number;
+  maxNewTokens: number;
+  /** The context length: `n_positions` (GPT-2) or `max_position_embeddings`. */
+  limit: number;
+  /** The config.json field that sets `limit`. */
+  limitField: "n_positions" | "max_position_embeddings";
+  /**
+   * True for learned position embeddings (GPT-2), which have no row for a position past `limit`,
+   * so the generation cannot run. Rotary models (Llama, Mistral, Qwen2) compute any position, so
+   * they keep generating at lengths they were not trained on.
+   */
+  fatal: boolean;
+}
+
+/**
+ * Checks `promptLength + maxNewTokens` against the config's context length. Returns null when
+ * the generation fits, else the numbers for a warning or an error.
+ */
+export function contextOverflow(
+  config: ModelConfig,
+  promptLength: number,
+  maxNewTokens: number,
+): ContextOverflow | null {
+  const limit = config.maxPositionEmbeddings;
+  if (promptLength + maxNewTokens <= limit) return null;
+  const learned = config.modelType === "gpt2";
+  return {
+    promptLength,
+    maxNewTokens,
+    limit,
+    limitField: learned ? "n_positions" : "max_position_embeddings",
+    fatal: learned,
+  };
+}
+
+/**
+ * Formats a {@link ContextOverflow} as one sentence: both numbers, and for a fatal overflow the
+ * largest `maxNewTokensName` value that fits (or that the prompt alone is too long).
+ */
+export function describeContextOverflow(
+  overflow: ContextOverflow,
+  maxNewTokensName = "maxNewTokens",
+): string {
+  const { promptLength, maxNewTokens, limit, limitField } = overflow;
+  const promptTokens = promptLength === 1 ? "1 token" : `${promptLength} tokens`;
+  const needed =
+    `The prompt (${promptTokens}) plus ${maxNewTokensName} (${maxNewTokens}) is ` +
+    `${promptLength + maxNewTokens} tokens`;
+  if (!overflow.fatal) {
+    return (
+      `${needed}, past the model's context length of ${limit} (${limitField}); ` +
+      `tokens after the first ${limit} sit at positions the model was not trained on`
+    );
+  }
+  const room = limit - promptLength;
+  const fix =
+    room > 0
+      ? `lower ${maxNewTokensName} to ${room} or less, or shorten the prompt`
+      : `shorten the prompt to fewer than ${limit} tokens`;
+  return `${needed} but GPT-2 has only ${limit} learned positions (${limitField}): ${fix}`;
+}
+
 /**
  * Generates continuations of token-id prompts, all in one left-padded batch.
  *
- * Runs in inference mode; the cache and every intermediate are freed before it returns.
+ * Runs in inference mode; the cache and every intermediate are freed before it returns. When the
+ * longest prompt plus `maxNewTokens` exceeds the context length ({@link contextOverflow}), a GPT-2
+ * model throws before any compute and a rotary model (Llama family) generates without a check.
+ *
+ * @throws RangeError for a GPT-2 generation past `n_positions`, naming both numbers.
  */
 export function generate(
   model: CausalLM,
@@ -154,11 +227,13 @@ export function generate(
       }
     }
   }
+  const promptLength = Math.max(...prompts.map((p) => p.length));
+  const overflow = contextOverflow(model.config, promptLength, resolved.maxNewTokens);
+  if (overflow?.fatal) throw new RangeError(describeContextOverflow(overflow));
   const generator = options.generator ?? new torch.Generator(options.seed ?? 0);
   const tokenizer = options.tokenizer ?? null;
 
   const batch = prompts.length;
-  const promptLength = Math.max(...prompts.map((p) => p.length));
   const padded = prompts.some((p) => p.length !== promptLength);
   const tokens: number[][] = prompts.map(() => []);
   const finishReasons: FinishReason[] = prompts.map(() => "length");

@@ -26,6 +26,9 @@ export {
   SUPPORTED_ARCHITECTURES,
 } from "./config.js";
 export {
+  type ContextOverflow,
+  contextOverflow,
+  describeContextOverflow,
   type FinishReason,
   type GenerateResult,
   generate,

@@ -5,9 +5,11 @@
  * - Chosen and rejected responses go through one forward pass per micro-batch (the
  *   "prefix" and "shared-prompt" layouts run each prompt once; "padded" concatenates 2B rows as
  *   TRL does; see layout.ts).
- * - Reference log-probabilities are computed once, before training, in inference mode, and cached
- *   per pair id and response index (not per chosen/rejected, so a relabelling by C-DPO and
- *   reshuffled epochs read the right values). Evaluation reads the same cache.
+ * - Reference log-probabilities are computed once, before training, in inference mode, for the
+ *   evaluation pairs and the training pairs the schedule draws (all of them once the run covers
+ *   an epoch, else the first steps' batches). They are cached per pair id and response index (not
+ *   per chosen/rejected, so a relabelling by C-DPO and reshuffled epochs read the right values).
+ *   Evaluation reads the same cache.
  * - Training stops with an error when the policy cannot move. That is the case when policy and
  *   reference log-probs share storage, or when every implicit reward is still 0 (up to rounding)
  *   after a few optimizer updates, so the loss is stuck at its starting value (ln 2 for
@@ -28,6 +30,7 @@ import {
   earlyReporter,
   type LoopConfig,
   type ProgressFactory,
+  scheduledItems,
   type TrainLoopResult,
   trainLoop,
 } from "./loop.js";
@@ -66,7 +69,7 @@ export interface DpoTrainConfig extends LoopConfig {
 export interface TrainDpoOptions {
   /** The model being trained (its parameters are updated in place). */
   policy: LanguageModel;
-  /** Reference model; needed unless `refLogps` covers every pair. Never updated. */
+  /** Reference model; needed unless the caches cover every pair the run uses. Never updated. */
   reference?: LanguageModel;
   /** Precomputed reference cache (from an earlier call); missing ids are computed. */
   refLogps?: ReferenceLogps;
@@ -98,7 +101,10 @@ export interface TrainDpoOptions {
 }
 
 export interface TrainDpoResult extends TrainLoopResult {
-  /** The reference cache, covering training and evaluation pairs; pass it to the next call. */
+  /**
+   * The reference cache: the evaluation pairs, the training pairs this run drew, and any entries
+   * it was given or read. Pass it to the next call.
+   */
   refLogps: ReferenceLogps;
 }
 
@@ -121,7 +127,11 @@ export async function trainDpo(options: TrainDpoOptions): Promise<TrainDpoResult
       if (!refLogps.has(id)) refLogps.set(id, values);
     }
   }
-  const missing = [...options.pairs, ...evalPairs].filter((pair) => !refLogps.has(pair.id));
+  // The pairs are those of the whole schedule from step 0, also on resume, so their reference
+  // values are computed in the same batches (the same float rounding) as in an uninterrupted run.
+  const missingTrain = scheduledItems(config, options.pairs).filter((p) => !refLogps.has(p.id));
+  const missingEval = evalPairs.filter((pair) => !refLogps.has(pair.id));
+  const missing = [...missingTrain, ...missingEval];
   if (missing.length > 0) {
     if (options.reference === undefined) {
       throw new CdpoError(
@@ -131,7 +141,9 @@ export async function trainDpo(options: TrainDpoOptions): Promise<TrainDpoResult
       );
     }
     progress.message(
-      `cdpo ${phase}: computing reference log-probabilities of ${missing.length} pairs`,
+      `cdpo ${phase}: computing reference log-probabilities of ${missing.length} pairs ` +
+        `(${missingTrain.length} training pairs that the schedule draws, of ` +
+        `${options.pairs.length}, and ${missingEval.length} evaluation pairs)`,
     );
     const computed = computeReferenceLogps(options.reference, missing, {
       batchSize: config.evalBatchSize ?? config.batchSize,

@@ -171,6 +171,24 @@ export function totalStepsFor(config: LoopConfig, items: number): number {
   return Math.max(1, Math.ceil((config.epochs * batchesPerEpoch) / config.gradAccum));
 }
 
+/** Micro-batches of epoch `epoch`, in the order the loop draws them. */
+function batchesOfEpoch<Item>(config: LoopConfig, items: readonly Item[], epoch: number): Item[][] {
+  return epochBatches(items, { batchSize: config.batchSize, seed: config.seed, epoch });
+}
+
+/**
+ * Returns the items that a run of the whole schedule draws, in their order in `items`: the
+ * first `totalSteps × gradAccum` micro-batches of epoch 0, or every item once that count reaches
+ * a full epoch. It depends only on the config, so a resumed run gets the same list.
+ */
+export function scheduledItems<Item>(config: LoopConfig, items: readonly Item[]): Item[] {
+  const microBatches = totalStepsFor(config, items.length) * config.gradAccum;
+  const firstEpoch = batchesOfEpoch(config, items, 0);
+  if (microBatches >= firstEpoch.length) return [...items];
+  const drawn = new Set(firstEpoch.slice(0, microBatches).flat());
+  return items.filter((item) => drawn.has(item));
+}
+
 /**
  * Removes the records of `phase` (and `iteration`, when given) after `step` from metrics.jsonl,
  * so a resumed run rewrites them.
@@ -285,7 +303,7 @@ export async function trainLoop<Item>(options: TrainLoopOptions<Item>): Promise<
       batchInEpoch = 0;
     }
     if (epochListFor !== epoch) {
-      epochList = epochBatches(items, { batchSize: config.batchSize, seed: config.seed, epoch });
+      epochList = batchesOfEpoch(config, items, epoch);
       epochListFor = epoch;
     }
     const batch = epochList![batchInEpoch]!;

@@ -13,7 +13,8 @@ import { mixSeed } from "../data/shuffle.js";
 import { type TokenizedPair, type TokenizedSequence, tokenizePairs } from "../data/tokenize.js";
 import type { PreferencePair } from "../data/types.js";
 import { CdpoError } from "../errors.js";
-import { createRunFolder, readConfig } from "../run/folder.js";
+import { createRunFolder, readConfig, readMetrics } from "../run/folder.js";
+import { METRICS_RECORD_FIELDS, type MetricsRecord } from "../run/records.js";
 import * as torch from "../tensor/index.js";
 import { createByteTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { latestCheckpoint } from "./checkpoint.js";
@@ -41,6 +42,9 @@ import { trainCostModel, trainRewardModel } from "./preference-models.js";
 import { consoleProgress, type ProgressReporter, silentProgress } from "./progress.js";
 import { trainSft } from "./sft.js";
 
+/** Folder of a stage run's final model, written only after the last optimizer step. */
+export const FINAL_DIR = "final";
+
 /** Config keys a resumed run may change: they do not affect the numbers. */
 const RESUME_OVERRIDABLE = new Set(["resume", "progress", "config"]);
 
@@ -48,6 +52,11 @@ export interface StageResult extends TrainLoopResult {
   runDir: string;
   /** The final model folder. */
   finalDir: string;
+  /**
+   * True when `resume` named a run that had already finished: nothing was trained or written, and
+   * `steps`, `train` and `eval` are read back from its metrics.jsonl.
+   */
+  alreadyComplete?: boolean;
 }
 
 export interface RunStageOptions {
@@ -99,6 +108,23 @@ export async function runStage(
     config = resolveConfig(stage, file, overrides);
   }
   const runDir = resumeDir ?? config.out!;
+  const showProgress = options.console ?? true;
+  // Messages before training: plain lines.
+  const progress: ProgressReporter = showProgress
+    ? consoleProgress(stage, 1, 0, false)
+    : silentProgress;
+
+  // A finished run has nothing to resume, so its folder is left as it is.
+  if (resumeDir !== undefined) {
+    const finished = await readFinishedStage(stage, runDir);
+    if (finished !== undefined) {
+      progress.message(
+        `cdpo ${stage}: the run in ${runDir} is already complete (step ${finished.steps}), so ` +
+          `there is nothing to resume. Its final model is in ${finished.finalDir}.`,
+      );
+      return finished;
+    }
+  }
 
   // Runtime.
   const precision = resolvePrecision(config.precision);
@@ -117,11 +143,6 @@ export async function runStage(
     await truncateMetrics(runDir, stage, 0);
   }
   const loop: LoopConfig = { ...config, precision, lr };
-  const showProgress = options.console ?? true;
-  // Messages before training: plain lines.
-  const progress: ProgressReporter = showProgress
-    ? consoleProgress(stage, 1, 0, false)
-    : silentProgress;
 
   // Data and tokenizer.
   const tokenizer =
@@ -211,7 +232,7 @@ export async function runStage(
             `cdpo dpo: ${unlabelled} training pairs have no "${dpo.label}" label and are left out`,
           );
         }
-        // The reference is needed only while the cache is filled; freed right after.
+        // The reference model only fills the cache. It is freed when training ends.
         const cacheFile = path.join(runDir, "reference-logps.json");
         const reference = existsSync(cacheFile)
           ? undefined
@@ -246,13 +267,49 @@ export async function runStage(
     }
 
     // Final model, written whole to final.tmp/ and renamed.
-    const finalDir = path.join(runDir, "final");
+    const finalDir = path.join(runDir, FINAL_DIR);
     await saveFinal(model, tokenizer, finalDir);
     progress.message(`cdpo ${stage}: final model written to ${finalDir}`);
     return { ...result, runDir, finalDir };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Reads back the result of a finished stage run, or returns undefined when `runDir` has no
+ * final model yet. `final/` is renamed into place only after the loop's last step, so its
+ * presence means the run completed.
+ */
+export async function readFinishedStage(
+  stage: Stage,
+  runDir: string,
+): Promise<StageResult | undefined> {
+  const finalDir = path.join(runDir, FINAL_DIR);
+  if (!existsSync(path.join(finalDir, "model.safetensors"))) return undefined;
+  const records = (await readMetrics(runDir)).filter((record) => record.phase === stage);
+  const lastTrain = records.filter((record) => record.loss !== undefined).at(-1);
+  const lastEval = records
+    .filter((record) => Object.keys(record).some((name) => name.startsWith("eval_")))
+    .at(-1);
+  return {
+    steps: records.reduce((max, record) => Math.max(max, record.step), 0),
+    train: metricValues(lastTrain),
+    eval: metricValues(lastEval),
+    runDir,
+    finalDir,
+    alreadyComplete: true,
+  };
+}
+
+/** Numeric metric values of a metrics record, without its step, phase and time fields. */
+function metricValues(record: MetricsRecord | undefined): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const [name, value] of Object.entries(record ?? {})) {
+    if ((METRICS_RECORD_FIELDS as readonly string[]).includes(name)) continue;
+    if (typeof value === "number") values[name] = value;
+  }
+  return values;
 }
 
 function reportTokenization(

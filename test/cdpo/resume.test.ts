@@ -11,6 +11,7 @@ import { runCdpo } from "../../src/cdpo/train.js";
 import { loadSafetensors } from "../../src/models/safetensors.js";
 import { readIterations } from "../../src/run/folder.js";
 import * as torch from "../../src/tensor/index.js";
+import { snapshotFolder } from "../helpers/snapshot.js";
 import { writeTinySetup } from "./fixtures/lm-setup.js";
 
 // The child is this folder's fixtures/train-child, as .ts under tsx and .js when compiled.
@@ -92,6 +93,28 @@ describe("resume after SIGKILL", () => {
     assert.equal(reference.lambdas.length, 3);
     // The limit of -1 is below any cost the random heads give, so λ grows every iteration.
     assert.ok((reference.lambdas[2]?.[0] as number) > (reference.lambdas[0]?.[0] as number));
+  });
+
+  test("resume of a finished run changes nothing", async () => {
+    const out = path.join(root, "uninterrupted");
+    const before = snapshotFolder(out);
+    const lines: string[] = [];
+    const resumed = await runCdpo(resolveCdpoConfig({ ...base, out }), {
+      resume: true,
+      log: (line) => lines.push(line),
+    });
+    assert.equal(resumed.alreadyComplete, true);
+    assert.equal(resumed.iterations, 3);
+    assert.equal(resumed.finished, "budget");
+    assert.equal(resumed.policyDir, path.join(out, "policy"));
+    assert.deepEqual(resumed.lambdas, reference.lambdas[2]);
+    assert.match(
+      lines[0] ?? "",
+      /already complete after 3 iterations \(iteration budget spent, DPO step 12\), so there is nothing to resume/,
+    );
+    assert.ok(!lines.some((line) => line.startsWith("cdpo iteration")), lines.join("\n"));
+    // Same files, bytes and modification times: records, state, policy folders and report.
+    assert.deepEqual(snapshotFolder(out), before);
   });
 
   for (const [name, killOn] of [

@@ -15,7 +15,9 @@ import {
 } from "../../src/train/dpo.js";
 import { type LanguageModel, responseLogps } from "../../src/train/forward.js";
 import { pairLayout } from "../../src/train/layout.js";
+import { scheduledItems } from "../../src/train/loop.js";
 import { INIT_CONFIGS, initModel, type TrainModel } from "../../src/train/models.js";
+import { silentProgress } from "../../src/train/progress.js";
 
 const root = mkdtempSync(join(tmpdir(), "cdpo-dpo-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -111,6 +113,63 @@ describe("trainDpo", () => {
     assert.ok(Math.abs((records[0]!.loss as number) - Math.LN2) < 1e-6);
     assert.ok((records.at(-1)!.loss as number) < 0.5, `last loss ${records.at(-1)!.loss}`);
     assert.ok(result.eval["eval_rewards/margins"] !== undefined);
+  });
+
+  test("reference cache covers only scheduled pairs", async () => {
+    const dir = await runDir("scheduled");
+    const pairs = randomPairs(40, 31);
+    const evalPairs = randomPairs(4, 77).map((p) => ({ ...p, id: `eval-${p.id}` }));
+    // 3 steps of 4 pairs draw 12 of the 40 pairs (10 batches per epoch).
+    const config = { ...CONFIG, steps: 3 };
+    const scheduled = scheduledItems(config, pairs).map((pair) => pair.id);
+    assert.equal(scheduled.length, 12);
+    const messages: string[] = [];
+    const options = {
+      policy,
+      pairs,
+      evalPairs,
+      choose: () => 0 as const,
+      config,
+      padId: 256,
+      runDir: dir,
+      savePolicy: (d: string) => policy.save(d),
+      progress: { ...silentProgress, message: (text: string) => messages.push(text) },
+    };
+    const result = await trainDpo({ ...options, reference });
+    assert.equal(result.steps, 3);
+    const expectedIds = [...scheduled, ...evalPairs.map((pair) => pair.id)].sort();
+    assert.deepEqual([...result.refLogps.keys()].sort(), expectedIds);
+    const stored = await readReferenceLogps(join(dir, REFERENCE_LOGPS_FILE));
+    assert.deepEqual([...stored.keys()].sort(), expectedIds);
+    assert.ok(
+      messages.includes(
+        "cdpo dpo: computing reference log-probabilities of 16 pairs (12 training pairs that " +
+          "the schedule draws, of 40, and 4 evaluation pairs)",
+      ),
+      messages.join("\n"),
+    );
+
+    // The values match a pass over every pair up to float32 rounding (other batches).
+    const full = computeReferenceLogps(reference, pairs, {
+      batchSize: CONFIG.batchSize,
+      padId: 256,
+      layout: "prefix",
+      precision: "fp32",
+    });
+    for (const id of scheduled) {
+      const [a0, a1] = result.refLogps.get(id)!;
+      const [b0, b1] = full.get(id)!;
+      assert.ok(Math.abs(a0 - b0) < 1e-4 * Math.max(1, Math.abs(b0)), `${id} response 0`);
+      assert.ok(Math.abs(a1 - b1) < 1e-4 * Math.max(1, Math.abs(b1)), `${id} response 1`);
+    }
+
+    // The same schedule again (as on resume) reads the file and needs no reference model.
+    const again = await trainDpo(options);
+    assert.equal(again.steps, 3);
+    // A longer schedule draws pairs the file lacks.
+    await assert.rejects(trainDpo({ ...options, config: { ...CONFIG, steps: 10 } }), {
+      message: /dpo: 28 pairs have no cached reference log-probabilities/,
+    });
   });
 
   test("pair layouts give the same log-probs and gradients", () => {

@@ -24,6 +24,7 @@ import {
 import { resolveConfig, suggestKey } from "../../src/train/config.js";
 import {
   type LoopConfig,
+  scheduledItems,
   totalStepsFor,
   trainLoop,
   truncateMetrics,
@@ -219,6 +220,45 @@ describe("trainLoop", () => {
   test("steps for epochs and accumulation", () => {
     assert.equal(totalStepsFor({ ...config, steps: undefined, epochs: 2 }, 9), 5);
     assert.equal(totalStepsFor(config, 9), 6);
+  });
+
+  test("scheduled items are the drawn items", async () => {
+    const dir = join(root, "scheduled");
+    await createRunFolder(dir, {});
+    const weight = torch.keep(torch.zeros([1], { requiresGrad: true }));
+    const items = Array.from({ length: 10 }, (_, i) => i);
+    const short = { ...config, steps: 2 };
+    const drawn: number[] = [];
+    await trainLoop<number>({
+      phase: "sft",
+      runDir: dir,
+      config: short,
+      items,
+      namedParameters: [["w.weight", weight]],
+      computeLoss: (batch) => {
+        drawn.push(...batch);
+        return { loss: torch.tensor(batch).mul(weight).mean(), tokens: batch.length };
+      },
+      saveModel: async () => {},
+    });
+    weight.dispose();
+    // 2 steps × 2 micro-batches of 2: 8 of the 10 items, in their order in `items`.
+    const scheduled = scheduledItems(short, items);
+    assert.equal(scheduled.length, 8);
+    assert.deepEqual(
+      scheduled,
+      drawn.sort((a, b) => a - b),
+    );
+  });
+
+  test("scheduled items of a full epoch", () => {
+    const items = Array.from({ length: 10 }, (_, i) => i);
+    // 3 steps × 2 micro-batches reach the 5 batches of an epoch.
+    assert.deepEqual(scheduledItems({ ...config, steps: 3 }, items), items);
+    assert.deepEqual(scheduledItems({ ...config, steps: undefined, epochs: 1 }, items), items);
+    // 0.2 epochs of 5 batches: 1 step, so 2 micro-batches of 2 items.
+    const fraction = scheduledItems({ ...config, steps: undefined, epochs: 0.2 }, items);
+    assert.equal(fraction.length, 4);
   });
 
   test("fits a line, logging averaged metrics", async () => {

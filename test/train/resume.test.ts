@@ -3,8 +3,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
+import { runStage } from "../../src/train/stages.js";
 import { cdpoCommand } from "../helpers/cli.js";
+import { snapshotFolder } from "../helpers/snapshot.js";
 
 const root = mkdtempSync(join(tmpdir(), "cdpo-resume-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -122,4 +124,60 @@ test("SIGKILL mid-run then --resume matches an uninterrupted run", {
   assert.deepEqual(names.sort(), ["checkpoint-16", "checkpoint-20"]);
   const finalWeights = readFileSync(join(killed, "final", "model.safetensors"));
   assert.ok(finalWeights.equals(readFileSync(join(straight, "final", "model.safetensors"))));
+});
+
+// Small runs for the finished-run tests. sft saves no checkpoint (the default saveEvery 0) and the
+// other stages save one at step 2, so a finished run without and with checkpoints is covered.
+const SMALL_RUN = {
+  init: "tiny",
+  data: "builtin",
+  maxPairs: 16,
+  maxEvalPairs: 8,
+  maxLength: 128,
+  batchSize: 4,
+  steps: 4,
+  logEvery: 1,
+  lr: 1e-3,
+  keepCheckpoints: 2,
+  precision: "fp32",
+  threads: 1,
+  seed: 3,
+  progress: false,
+};
+
+describe("resume of a finished run", () => {
+  for (const stage of ["sft", "reward", "cost", "dpo"] as const) {
+    test(`${stage} trains nothing`, async () => {
+      const out = join(root, `finished-${stage}`);
+      const saveEvery = stage === "sft" ? 0 : 2;
+      const first = await runStage(stage, {}, { ...SMALL_RUN, saveEvery, out }, { console: false });
+      assert.equal(first.steps, 4);
+      const before = snapshotFolder(out);
+      assert.ok(before[join("final", "model.safetensors")] !== undefined);
+      if (saveEvery > 0)
+        assert.ok(before[join("checkpoint-2", "trainer_state.json")] !== undefined);
+
+      const resumed = await runStage(stage, {}, { resume: out }, { console: false });
+      assert.equal(resumed.alreadyComplete, true);
+      assert.equal(resumed.steps, 4);
+      assert.equal(resumed.finalDir, join(out, "final"));
+      assert.deepEqual(resumed.train, first.train);
+      assert.deepEqual(resumed.eval, first.eval);
+      // Same files with the same bytes and modification times: metrics.jsonl, checkpoints, final/.
+      assert.deepEqual(snapshotFolder(out), before);
+    });
+  }
+
+  test("CLI reports the finished run", { timeout: 60_000 }, async () => {
+    const out = join(root, "finished-dpo");
+    assert.ok(existsSync(join(out, "final")), "the dpo test above finished this run");
+    const before = snapshotFolder(out);
+    const resumed = await runCli(["dpo", "--resume", out, "--no-progress"]).done;
+    assert.equal(resumed.code, 0, resumed.output);
+    assert.match(resumed.output, /already complete \(step 4\), so there is nothing to resume/);
+    assert.ok(resumed.output.includes(`final model is in ${join(out, "final")}`), resumed.output);
+    assert.match(resumed.output, /cdpo dpo: done after 4 steps; eval_loss=/);
+    assert.doesNotMatch(resumed.output, /resumed from|computing reference|step 1\/4/);
+    assert.deepEqual(snapshotFolder(out), before);
+  });
 });

@@ -15,15 +15,15 @@ interface InspectCliOptions {
   tokenizer?: string;
   skipInvalid?: boolean;
   field?: string;
-  samples: string;
+  samples: number;
 }
 
 interface BuiltinCliOptions {
   out: string;
-  train: string;
-  test: string;
-  harmfulFraction: string;
-  seed: string;
+  train: number;
+  test: number;
+  harmfulFraction: number;
+  seed: number;
 }
 
 function integerOption(name: string, text: string, min?: number): number {
@@ -31,6 +31,19 @@ function integerOption(name: string, text: string, min?: number): number {
   if (!Number.isInteger(value) || (min !== undefined && value < min)) {
     const expectation = min === undefined ? "an integer" : `an integer of at least ${min}`;
     throw invalidArgument("range", name, expectation, text);
+  }
+  return value;
+}
+
+/** Returns a commander parser for {@link integerOption}. */
+function integerParser(name: string, min?: number): (text: string) => number {
+  return (text: string) => integerOption(name, text, min);
+}
+
+function fractionOption(text: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !(value >= 0 && value <= 1)) {
+    throw invalidArgument("range", "--harmful-fraction", "a number from 0 to 1", text);
   }
   return value;
 }
@@ -60,14 +73,14 @@ export function register(program: Command): void {
         "layout, counts, label balance, token-length percentiles and sample rows.",
     )
     .argument("<file>", "preference data file")
-    .option("--format <layout>", `record layout, detected when omitted: ${LAYOUTS.join(", ")}`)
+    .option("--format <layout>", `record layout: ${LAYOUTS.join(", ")} (default: detected)`)
     .option(
       "--tokenizer <dir>",
       "model folder whose tokenizer measures lengths (default: the byte tokenizer, UTF-8 bytes)",
     )
     .option("--skip-invalid", "skip invalid records and count them instead of stopping")
     .option("--field <name>", "for a JSON object file: the field holding the records")
-    .option("--samples <n>", "number of sample rows to print", "3")
+    .option("--samples <n>", "number of sample rows to print", integerParser("--samples", 0), 3)
     .action(async (file: string, options: InspectCliOptions, command: Command) => {
       const format = layoutOption(options.format);
       const tokenizer =
@@ -77,7 +90,7 @@ export function register(program: Command): void {
         ...(options.field === undefined ? {} : { field: options.field }),
         ...(tokenizer === undefined ? {} : { tokenizer, tokenizerName: options.tokenizer }),
         skipInvalid: options.skipInvalid === true,
-        samples: integerOption("--samples", options.samples, 0),
+        samples: options.samples,
       });
       print(command, formatInspectReport(report));
     });
@@ -90,32 +103,18 @@ export function register(program: Command): void {
         "options.",
     )
     .requiredOption("--out <dir>", "folder to write into (created if missing)")
-    .option("--train <n>", "training pairs", String(BUILTIN_DEFAULTS.train))
-    .option("--test <n>", "test pairs", String(BUILTIN_DEFAULTS.test))
+    .option("--train <n>", "training pairs", integerParser("--train", 1), BUILTIN_DEFAULTS.train)
+    .option("--test <n>", "test pairs", integerParser("--test", 1), BUILTIN_DEFAULTS.test)
     .option(
       "--harmful-fraction <f>",
       "share of pairs with a harmful prompt, 0 to 1",
-      String(BUILTIN_DEFAULTS.harmfulFraction),
+      fractionOption,
+      BUILTIN_DEFAULTS.harmfulFraction,
     )
-    .option("--seed <s>", "random seed", String(BUILTIN_DEFAULTS.seed))
+    .option("--seed <s>", "random seed", integerParser("--seed"), BUILTIN_DEFAULTS.seed)
     .action(async (options: BuiltinCliOptions, command: Command) => {
-      const harmfulFraction = Number(options.harmfulFraction);
-      if (!(harmfulFraction >= 0 && harmfulFraction <= 1)) {
-        throw invalidArgument(
-          "range",
-          "--harmful-fraction",
-          "a number from 0 to 1",
-          options.harmfulFraction,
-        );
-      }
-      const train = integerOption("--train", options.train, 1);
-      const test = integerOption("--test", options.test, 1);
-      const files = await writeBuiltin(options.out, {
-        train,
-        test,
-        harmfulFraction,
-        seed: integerOption("--seed", options.seed),
-      });
+      const { train, test, harmfulFraction, seed } = options;
+      const files = await writeBuiltin(options.out, { train, test, harmfulFraction, seed });
       print(
         command,
         `Wrote ${train} training pairs to ${files.train}, ${test} test pairs to ${files.test} ` +

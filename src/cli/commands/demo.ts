@@ -3,12 +3,12 @@
  */
 import type { Command } from "commander";
 import { DEMO_DEFAULTS, DEMO_QUICK, runDemo } from "../../cdpo/demo.js";
-import { invalidArgument } from "../../errors.js";
+import { threadsOption } from "../options.js";
 
 interface DemoCliOptions {
   out?: string;
   quick?: boolean;
-  threads?: string;
+  threads?: number;
   progress?: boolean;
 }
 
@@ -30,18 +30,12 @@ export function register(program: Command): void {
         "and cost models, C-DPO at a cost limit, DPO baselines on the helpfulness and the safety " +
         "label, and an evaluation table (learned scores and oracle judgements) with a report.",
     )
-    .option("--out <dir>", "output folder (default runs/demo-<timestamp>)")
+    .option("--out <dir>", "output folder (default: runs/demo-<timestamp>)")
     .option("--quick", "a smaller, faster version (about a fifth of the work) for tests")
-    .option("--threads <n>", "libtorch threads (default: all cores)")
+    .addOption(threadsOption())
     .option("--no-progress", "print log lines instead of progress bars")
     .action(async (options: DemoCliOptions, command: Command) => {
-      let threads: number | undefined;
-      if (options.threads !== undefined) {
-        threads = Number(options.threads);
-        if (!Number.isInteger(threads) || threads < 1) {
-          throw invalidArgument("range", "--threads", "an integer >= 1", options.threads);
-        }
-      }
+      const { threads } = options;
       const fromCli = command.getOptionValueSource("progress") === "cli";
       await runDemo({
         out: options.out ?? defaultOut(),

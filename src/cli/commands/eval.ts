@@ -4,13 +4,20 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { readPrompts } from "../../data/index.js";
-import { CdpoError, invalidArgument } from "../../errors.js";
+import { CdpoError } from "../../errors.js";
 import { evaluateModels } from "../../eval/evaluate.js";
 import { formatEvalTable } from "../../eval/table.js";
 import { writeJsonAtomic } from "../../run/folder.js";
 import { EvalTableSchema } from "../../run/records.js";
-import * as torch from "../../tensor/index.js";
-import { defaultThreads, resolvePrecision } from "../../train/config.js";
+import { resolvePrecision } from "../../train/config.js";
+import {
+  applyThreads,
+  finiteNumber,
+  integerAtLeast,
+  type PrecisionChoice,
+  precisionOption,
+  threadsOption,
+} from "../options.js";
 
 interface EvalCliOptions {
   models: string[];
@@ -18,29 +25,15 @@ interface EvalCliOptions {
   prompts: string;
   reward: string;
   cost: string[];
-  samples: string;
-  maxNewTokens: string;
-  temperature: string;
-  maxPrompts?: string;
-  limit?: string;
-  seed: string;
+  samples: number;
+  maxNewTokens: number;
+  temperature: number;
+  maxPrompts?: number;
+  limit?: number;
+  seed: number;
   out?: string;
-  precision: string;
-  threads?: string;
-}
-
-function integer(flag: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min)
-    throw invalidArgument("range", flag, `an integer >= ${min}`, text);
-  return value;
-}
-
-function number(flag: string, text: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value))
-    throw invalidArgument("type", flag, "a number", text);
-  return value;
+  precision?: PrecisionChoice;
+  threads?: number;
 }
 
 export function register(program: Command): void {
@@ -57,15 +50,29 @@ export function register(program: Command): void {
     .requiredOption("--prompts <file>", "prompt file (JSON, JSONL, CSV, ... with a prompt column)")
     .requiredOption("--reward <dir>", "reward model folder")
     .requiredOption("--cost <dir...>", "cost model folder(s); the first gives the cost columns")
-    .option("--samples <k>", "responses sampled per prompt", "4")
-    .option("--max-new-tokens <n>", "maximum response length in tokens", "64")
-    .option("--temperature <t>", "sampling temperature (0 is greedy)", "1")
-    .option("--max-prompts <n>", "evaluate only the first N prompts")
-    .option("--limit <number>", "cost limit to record in the table")
-    .option("--seed <n>", "seed of the sampling", "0")
+    .option("--samples <k>", "responses sampled per prompt", integerAtLeast("--samples", 1), 4)
+    .option(
+      "--max-new-tokens <n>",
+      "maximum response length in tokens",
+      integerAtLeast("--max-new-tokens", 1),
+      64,
+    )
+    .option(
+      "--temperature <t>",
+      "sampling temperature (0 is greedy)",
+      finiteNumber("--temperature"),
+      1,
+    )
+    .option(
+      "--max-prompts <n>",
+      "evaluate only the first N prompts, at least 2",
+      integerAtLeast("--max-prompts", 2),
+    )
+    .option("--limit <number>", "cost limit to record in the table", finiteNumber("--limit"))
+    .option("--seed <n>", "seed of the sampling", integerAtLeast("--seed", 0), 0)
     .option("--out <file>", "write the table as JSON (the eval.json format) to this file")
-    .option("--precision <p>", "auto, fp32 or bf16", "auto")
-    .option("--threads <n>", "libtorch threads (default: all cores)")
+    .addOption(precisionOption("auto"))
+    .addOption(threadsOption())
     .action(async (options: EvalCliOptions) => {
       const names = options.names ?? options.models.map((dir) => path.basename(path.resolve(dir)));
       if (names.length !== options.models.length) {
@@ -74,15 +81,9 @@ export function register(program: Command): void {
           `--names has ${names.length} names but --models has ${options.models.length} folders; give one name per model`,
         );
       }
-      if (!["auto", "fp32", "bf16"].includes(options.precision)) {
-        throw invalidArgument("range", "--precision", "auto, fp32 or bf16", options.precision);
-      }
-      torch.setNumThreads(
-        options.threads === undefined ? defaultThreads() : integer("--threads", options.threads, 1),
-      );
+      applyThreads(options.threads);
       let prompts = (await readPrompts(options.prompts)).prompts;
-      if (options.maxPrompts !== undefined)
-        prompts = prompts.slice(0, integer("--max-prompts", options.maxPrompts, 2));
+      if (options.maxPrompts !== undefined) prompts = prompts.slice(0, options.maxPrompts);
 
       const { table } = await evaluateModels(
         options.models.map((dir, i) => ({ name: names[i] as string, dir })),
@@ -91,12 +92,12 @@ export function register(program: Command): void {
           promptsFile: options.prompts,
           rewardDir: options.reward,
           costDirs: options.cost,
-          samplesPerPrompt: integer("--samples", options.samples, 1),
-          maxNewTokens: integer("--max-new-tokens", options.maxNewTokens, 1),
-          temperature: number("--temperature", options.temperature),
-          seed: integer("--seed", options.seed, 0),
-          precision: resolvePrecision(options.precision as "auto" | "fp32" | "bf16"),
-          ...(options.limit === undefined ? {} : { limit: number("--limit", options.limit) }),
+          samplesPerPrompt: options.samples,
+          maxNewTokens: options.maxNewTokens,
+          temperature: options.temperature,
+          seed: options.seed,
+          precision: resolvePrecision(options.precision ?? "auto"),
+          ...(options.limit === undefined ? {} : { limit: options.limit }),
           progressBars: process.stdout.isTTY === true,
         },
       );

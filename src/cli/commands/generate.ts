@@ -2,12 +2,15 @@
  * `cdpo generate`: samples a continuation from a Hugging Face model folder and prints it.
  *
  * With no prompt, generation starts from the BOS token alone. A row stops at an EOS token, at a
- * BOS token (the start of a new document), or after `--max-new-tokens`.
+ * BOS token (the start of a new document), or after `--max-new-tokens`. A prompt plus
+ * `--max-new-tokens` past the context length is an error for GPT-2 and a warning otherwise.
  */
 import { type Command, Option } from "commander";
 import { invalidArgument } from "../../errors.js";
+import { contextOverflow, describeContextOverflow } from "../../models/generate.js";
 import { generate, loadCausalLM, startTokens } from "../../models/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
+import { applyThreads, threadsOption } from "../options.js";
 
 export interface GenerateCommandOptions {
   model: string;
@@ -19,12 +22,22 @@ export interface GenerateCommandOptions {
   maxNewTokens: number;
   seed: number;
   repetitionPenalty: number;
+  /** libtorch threads, or all cores when undefined. */
+  threads?: number;
+  /** Receives the context-length warning (default: one line on stderr). */
+  warn?: (message: string) => void;
 }
 
-/** Loads the model and tokenizer, generates, and returns the continuation and its token ids. */
+/**
+ * Loads the model and tokenizer, generates, and returns the continuation and its token ids.
+ *
+ * @throws RangeError before any compute when a GPT-2 prompt plus `--max-new-tokens` exceeds
+ *   `n_positions`; other models only warn through `options.warn`.
+ */
 export async function runGenerate(
   options: GenerateCommandOptions,
 ): Promise<{ text: string; tokens: number[] }> {
+  applyThreads(options.threads);
   const [model, tokenizer] = await Promise.all([
     loadCausalLM(options.model),
     loadTokenizer(options.model),
@@ -35,6 +48,13 @@ export async function runGenerate(
       options.prompt === undefined || options.prompt === ""
         ? startTokens(tokenizer, model)
         : tokenizer.encode(options.prompt);
+    const overflow = contextOverflow(model.config, prompt.length, options.maxNewTokens);
+    if (overflow !== null) {
+      const message = describeContextOverflow(overflow, "--max-new-tokens");
+      if (overflow.fatal) throw new RangeError(message);
+      const warn = options.warn ?? ((text: string) => process.stderr.write(`${text}\n`));
+      warn(`cdpo: warning: ${message}`);
+    }
     const stopTokenIds = new Set(model.config.eosTokenIds);
     for (const id of [tokenizer.eosId, tokenizer.bosId, model.config.bosTokenId]) {
       if (id !== null) stopTokenIds.add(id);
@@ -70,7 +90,7 @@ const integerAtLeast = (min: number) => (v: number) => Number.isInteger(v) && v 
 export function register(program: Command): void {
   program
     .command("generate")
-    .description("generate a continuation from a Hugging Face model folder and print it")
+    .description("Generate a continuation from a Hugging Face model folder and print it.")
     .requiredOption("--model <dir>", "model folder (config.json, model.safetensors, tokenizer)")
     .option("--prompt <text>", "text to continue (default: start from the BOS token alone)")
     .addOption(
@@ -116,6 +136,7 @@ export function register(program: Command): void {
       parseNumber("--repetition-penalty", (v) => v > 0 && Number.isFinite(v), "a number > 0"),
       1,
     )
+    .addOption(threadsOption())
     .action(async (opts: GenerateCommandOptions) => {
       const { text } = await runGenerate(opts);
       console.log(text);

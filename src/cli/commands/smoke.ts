@@ -7,6 +7,8 @@
 import type { Command } from "commander";
 import { invalidArgument } from "../../errors.js";
 import * as torch from "../../tensor/index.js";
+import { resolvePrecision } from "../../train/config.js";
+import { type PrecisionChoice, precisionOption } from "../options.js";
 
 export interface SmokeOptions {
   steps: number;
@@ -75,20 +77,18 @@ function positiveInt(name: string) {
 export function register(program: Command): void {
   program
     .command("smoke")
-    .description("train a small MLP with the tensor engine and print its loss falling")
+    .description("Train a small MLP with the tensor engine and print its loss falling.")
     .option("--steps <n>", "optimizer steps", positiveInt("--steps"), 500)
     .option("--hidden <n>", "hidden units", positiveInt("--hidden"), 64)
     .option("--lr <x>", "AdamW learning rate", Number, 0.01)
     .option("--seed <n>", "random seed", Number, 0)
-    .option("--precision <p>", "fp32 or bf16 (autocast)", "fp32")
-    .action((opts) => {
-      if (opts.precision !== "fp32" && opts.precision !== "bf16") {
-        throw invalidArgument("range", "--precision", "fp32 or bf16", opts.precision);
-      }
+    .addOption(precisionOption("fp32"))
+    .action((opts: Omit<SmokeOptions, "precision"> & { precision?: PrecisionChoice }) => {
+      const precision = resolvePrecision(opts.precision ?? "fp32");
       console.log(
         `cdpo smoke: libtorch ${torch.libtorchVersion()}, ${torch.getNumThreads()} threads`,
       );
-      const history = runSmoke(opts as SmokeOptions);
+      const history = runSmoke({ ...opts, precision });
       const first = history[0]?.loss ?? Number.NaN;
       const last = history[history.length - 1]?.loss ?? Number.NaN;
       console.log(`loss fell from ${first.toFixed(4)} to ${last.toFixed(4)}`);

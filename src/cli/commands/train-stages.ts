@@ -5,10 +5,11 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { LAYOUTS } from "../../data/types.js";
-import * as torch from "../../tensor/index.js";
-import { defaultThreads, readConfigFile, type Stage } from "../../train/config.js";
+import { resolveConfig, resolvePrecision, type Stage } from "../../train/config.js";
 import { scoreFile } from "../../train/score.js";
 import { runStage } from "../../train/stages.js";
+import { configSource, readConfigOption } from "../config-file.js";
+import { applyThreads, type PrecisionChoice, precisionOption, threadsOption } from "../options.js";
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -53,7 +54,7 @@ function addCommonOptions(command: Command): Command {
     .option("--skip-invalid", "skip invalid records and print a summary instead of stopping")
     .option(
       "--eval-fraction <x>",
-      "share of --data held out when --eval-data is absent (default 0.1)",
+      "share of --data held out when --eval-data is absent (default: 0.1)",
       number("--eval-fraction"),
     )
     .option("--max-pairs <n>", "train on the first N pairs only", integer("--max-pairs", 0))
@@ -65,25 +66,25 @@ function addCommonOptions(command: Command): Command {
     .option("--out <dir>", "run folder to create")
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
     .option("--steps <n>", "optimizer steps (overrides --epochs)", integer("--steps", 1))
-    .option("--epochs <x>", "passes over the training data (default 1)", number("--epochs"))
+    .option("--epochs <x>", "passes over the training data (default: 1)", number("--epochs"))
     .option(
       "--batch-size <n>",
-      "sequences or pairs per micro-batch (default 8)",
+      "sequences or pairs per micro-batch (default: 8)",
       integer("--batch-size", 1),
     )
     .option(
       "--grad-accum <n>",
-      "micro-batches per optimizer step (default 1)",
+      "micro-batches per optimizer step (default: 1)",
       integer("--grad-accum", 1),
     )
     .option("--lr <x>", "peak learning rate (default: 2e-5; 1e-6 for dpo)", number("--lr"))
     .option(
       "--warmup <x>",
-      "warmup: a fraction of the steps below 1, else a step count (default 0)",
+      "warmup: a fraction of the steps below 1, else a step count (default: 0)",
       number("--warmup"),
     )
     .addOption(
-      new Option("--schedule <kind>", "decay after warmup (default cosine)").choices([
+      new Option("--schedule <kind>", "decay after warmup (default: cosine)").choices([
         "cosine",
         "linear",
         "constant",
@@ -91,53 +92,48 @@ function addCommonOptions(command: Command): Command {
     )
     .option(
       "--weight-decay <x>",
-      "AdamW weight decay, not applied to biases and norms (default 0.01)",
+      "AdamW weight decay, not applied to biases and norms (default: 0.01)",
       number("--weight-decay"),
     )
     .option(
       "--max-grad-norm <x>",
-      "global gradient-norm clip, 0 to disable (default 1)",
+      "global gradient-norm clip, 0 to disable (default: 1)",
       number("--max-grad-norm"),
     )
     .option(
       "--max-length <n>",
-      "maximum tokens of prompt + response (default 512)",
+      "maximum tokens of prompt + response (default: 512)",
       integer("--max-length", 1),
     )
     .option("--max-prompt-length <n>", "maximum prompt tokens", integer("--max-prompt-length", 1))
     .option(
       "--log-every <n>",
-      "optimizer steps per metrics record (default 10)",
+      "optimizer steps per metrics record (default: 10)",
       integer("--log-every", 1),
     )
     .option(
       "--eval-every <n>",
-      "optimizer steps between evaluations, 0: at the end only (default 0)",
+      "optimizer steps between evaluations, 0: at the end only (default: 0)",
       integer("--eval-every", 0),
     )
     .option(
       "--save-every <n>",
-      "optimizer steps between checkpoints, 0: none (default 0)",
+      "optimizer steps between checkpoints, 0: none (default: 0)",
       integer("--save-every", 0),
     )
     .option(
       "--keep-checkpoints <n>",
-      "checkpoints kept (default 2)",
+      "checkpoints kept (default: 2)",
       integer("--keep-checkpoints", 1),
     )
     .option(
       "--seed <n>",
-      "seed of data order, initialisation and dropout (default 42)",
+      "seed of data order, initialisation and dropout (default: 42)",
       integer("--seed", 0),
     )
-    .addOption(
-      new Option(
-        "--precision <mode>",
-        "bf16: autocast with float32 master weights (default auto)",
-      ).choices(["auto", "fp32", "bf16"]),
-    )
-    .option("--threads <n>", "libtorch threads (default: all cores)", integer("--threads", 1))
-    .option("--progress", "draw a progress bar (default when stdout is a terminal)")
+    .addOption(precisionOption("auto"))
+    .addOption(threadsOption())
+    .option("--progress", "draw a progress bar (default: when stdout is a terminal)")
     .option("--no-progress", "print one line per logging step instead of a progress bar");
 }
 
@@ -146,9 +142,18 @@ interface StageFlags {
   [key: string]: unknown;
 }
 
+type ScoreFlags = Omit<Parameters<typeof scoreFile>[0], "precision"> & {
+  precision?: PrecisionChoice;
+  threads?: number;
+};
+
 async function runFromFlags(stage: Stage, flags: StageFlags): Promise<void> {
   const { config: configFile, ...overrides } = flags;
-  const file = configFile === undefined ? {} : readConfigFile(configFile);
+  const file = configFile === undefined ? {} : readConfigOption(configFile);
+  if (overrides.resume === undefined) {
+    // Validating here lets the errors name the config file. runStage resolves the same config again.
+    resolveConfig(stage, file, overrides, configSource(configFile));
+  }
   const result = await runStage(stage, file, overrides);
   const shown = Object.entries(result.eval)
     .map(([name, value]) => `${name}=${value.toFixed(4)}`)
@@ -169,13 +174,13 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         "--responses <which>",
-        "train on the preferred response or on both (default chosen)",
+        "train on the preferred response or on both (default: chosen)",
       ).choices(["chosen", "both"]),
     )
     .addOption(
       new Option(
         "--label <name>",
-        "label that picks the preferred response (default better)",
+        "label that picks the preferred response (default: better)",
       ).choices(["better", "safer"]),
     )
     .action((flags: StageFlags) => runFromFlags("sft", flags));
@@ -186,14 +191,14 @@ export function register(program: Command): void {
       .description("Train a Bradley-Terry reward model on preference pairs."),
   )
     .addOption(
-      new Option("--label <name>", "label that orders each pair (default better)").choices([
+      new Option("--label <name>", "label that orders each pair (default: better)").choices([
         "better",
         "safer",
       ]),
     )
     .option(
       "--regularization <x>",
-      "coefficient of the score regulariser coef·mean(s²) (default 0)",
+      "coefficient of the score regulariser coef·mean(s²) (default: 0)",
       number("--regularization"),
     )
     .action((flags: StageFlags) => runFromFlags("reward", flags));
@@ -207,7 +212,7 @@ export function register(program: Command): void {
   )
     .option(
       "--regularization <x>",
-      "coefficient of the cost regulariser coef·mean(c²) (default 0.001)",
+      "coefficient of the cost regulariser coef·mean(c²) (default: 0.001)",
       number("--regularization"),
     )
     .action((flags: StageFlags) => runFromFlags("cost", flags));
@@ -218,9 +223,9 @@ export function register(program: Command): void {
       .description("Direct Preference Optimization against a fixed reference model."),
   )
     .option("--ref <dir>", "reference model folder (default: the starting model)")
-    .option("--beta <x>", "KL coefficient β (default 0.1)", number("--beta"))
+    .option("--beta <x>", "KL coefficient β (default: 0.1)", number("--beta"))
     .addOption(
-      new Option("--loss-type <name>", "DPO loss (default sigmoid)").choices([
+      new Option("--loss-type <name>", "DPO loss (default: sigmoid)").choices([
         "sigmoid",
         "ipo",
         "hinge",
@@ -229,13 +234,14 @@ export function register(program: Command): void {
     )
     .option(
       "--label-smoothing <x>",
-      "label smoothing ε in [0, 0.5) (default 0)",
+      "label smoothing ε in [0, 0.5) (default: 0)",
       number("--label-smoothing"),
     )
     .addOption(
-      new Option("--label <name>", "label that picks the chosen response (default better)").choices(
-        ["better", "safer"],
-      ),
+      new Option(
+        "--label <name>",
+        "label that picks the chosen response (default: better)",
+      ).choices(["better", "safer"]),
     )
     .action((flags: StageFlags) => runFromFlags("dpo", flags));
 
@@ -251,25 +257,23 @@ export function register(program: Command): void {
     .requiredOption("--out <file>", "JSON Lines file to write (.gz compresses)")
     .option(
       "--batch-size <n>",
-      "sequences per forward pass (default 16)",
+      "sequences per forward pass (default: 16)",
       integer("--batch-size", 1),
     )
     .option(
       "--max-length <n>",
-      "maximum tokens of prompt + response (default 512)",
+      "maximum tokens of prompt + response (default: 512)",
       integer("--max-length", 1),
     )
-    .addOption(
-      new Option("--precision <mode>", "fp32 or bf16 autocast (default fp32)").choices([
-        "fp32",
-        "bf16",
-      ]),
-    )
-    .option("--threads <n>", "libtorch threads (default: all cores)", integer("--threads", 1))
-    .action(async (flags: Parameters<typeof scoreFile>[0] & { threads?: number }) => {
-      const { threads, ...options } = flags;
-      torch.setNumThreads(threads ?? defaultThreads());
-      const result = await scoreFile(options);
+    .addOption(precisionOption("fp32"))
+    .addOption(threadsOption())
+    .action(async (flags: ScoreFlags) => {
+      const { threads, precision, ...options } = flags;
+      applyThreads(threads);
+      const result = await scoreFile({
+        ...options,
+        precision: resolvePrecision(precision ?? "fp32"),
+      });
       process.stdout.write(`cdpo score: ${result.pairs} pairs written to ${result.out}\n`);
     });
 }

@@ -3,12 +3,20 @@
  */
 import * as path from "node:path";
 import { type Command, Option } from "commander";
-import { parseCostSpec, resolveCdpoConfig } from "../../cdpo/config.js";
+import {
+  CdpoConfigSchema,
+  CdpoDpoSchema,
+  CdpoEstimateSchema,
+  CdpoLambdaSchema,
+  parseCostSpec,
+  resolveCdpoConfig,
+} from "../../cdpo/config.js";
 import { runCdpo } from "../../cdpo/train.js";
 import { LAYOUTS } from "../../data/types.js";
 import { CdpoError, invalidArgument } from "../../errors.js";
 import { readConfig } from "../../run/folder.js";
-import { readConfigFile } from "../../train/config.js";
+import { configSource, readConfigOption } from "../config-file.js";
+import { precisionOption, threadsOption } from "../options.js";
 
 interface TrainCliOptions {
   config?: string;
@@ -37,9 +45,20 @@ interface TrainCliOptions {
   restartFromReference?: boolean;
   seed?: string;
   precision?: string;
-  threads?: string;
+  threads?: number;
   progress?: boolean;
 }
+
+// Schema defaults for the help text. Only the schema applies them, after the config file.
+const DPO_DEFAULTS = CdpoDpoSchema.parse({});
+const LAMBDA_DEFAULTS = CdpoLambdaSchema.parse({});
+const ESTIMATE_DEFAULTS = CdpoEstimateSchema.parse({});
+const { shape } = CdpoConfigSchema;
+const TOP_DEFAULTS = {
+  iterations: shape.iterations.parse(undefined),
+  labelMode: shape.labelMode.parse(undefined),
+  seed: shape.seed.parse(undefined),
+};
 
 function numberOption(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -113,27 +132,57 @@ export function register(program: Command): void {
     .option("--prompts <file>", "prompts for the constraint estimate (default: the data's prompts)")
     .option("--out <dir>", "run folder to create")
     .option("--resume <dir>", "continue the run in this folder from its last checkpoint")
-    .option("--iterations <n>", "maximum number of dual iterations")
-    .option("--dpo-steps <n>", "DPO optimizer steps per dual iteration")
-    .option("--dpo-lr <number>", "DPO learning rate")
-    .option("--beta <number>", "DPO's KL coefficient β")
-    .option("--lambda-init <number>", "λ before the first iteration")
-    .option("--lambda-lr <number>", "dual step size η")
-    .option("--lambda-max <number>", "upper bound of λ")
-    .addOption(new Option("--lambda-optimizer <name>", "dual update").choices(["sgd", "adam"]))
-    .addOption(
-      new Option("--label-mode <mode>", "relabelling of pairs").choices(["soft", "sample", "hard"]),
+    .option(
+      "--iterations <n>",
+      `maximum number of dual iterations (default: ${TOP_DEFAULTS.iterations})`,
     )
-    .option("--samples-per-prompt <k>", "responses sampled per prompt for the constraint estimate")
-    .option("--eval-prompts <n>", "prompts sampled for the constraint estimate")
-    .option("--max-new-tokens <n>", "maximum length of sampled responses in tokens")
+    .option(
+      "--dpo-steps <n>",
+      "DPO optimizer steps per dual iteration (default: enough for dpo.epochs passes over the pairs)",
+    )
+    .option("--dpo-lr <number>", `DPO learning rate (default: ${DPO_DEFAULTS.lr.toExponential()})`)
+    .option("--beta <number>", `DPO's KL coefficient β (default: ${DPO_DEFAULTS.beta})`)
+    .option(
+      "--lambda-init <number>",
+      `λ before the first iteration (default: ${LAMBDA_DEFAULTS.init})`,
+    )
+    .option("--lambda-lr <number>", `dual step size η (default: ${LAMBDA_DEFAULTS.lr})`)
+    .option("--lambda-max <number>", `upper bound of λ (default: ${LAMBDA_DEFAULTS.max})`)
+    .addOption(
+      new Option(
+        "--lambda-optimizer <name>",
+        `dual update (default: ${LAMBDA_DEFAULTS.optimizer})`,
+      ).choices(["sgd", "adam"]),
+    )
+    .addOption(
+      new Option(
+        "--label-mode <mode>",
+        `relabelling of pairs (default: ${TOP_DEFAULTS.labelMode})`,
+      ).choices(["soft", "sample", "hard"]),
+    )
+    .option(
+      "--samples-per-prompt <k>",
+      "responses sampled per prompt for the constraint estimate " +
+        `(default: ${ESTIMATE_DEFAULTS.samplesPerPrompt})`,
+    )
+    .option(
+      "--eval-prompts <n>",
+      `prompts sampled for the constraint estimate (default: ${ESTIMATE_DEFAULTS.evalPrompts})`,
+    )
+    .option(
+      "--max-new-tokens <n>",
+      `maximum length of sampled responses in tokens (default: ${ESTIMATE_DEFAULTS.maxNewTokens})`,
+    )
     .option(
       "--restart-from-reference",
       "start every DPO phase from the reference, not the last policy",
     )
-    .option("--seed <n>", "seed of data order, label draws and sampling")
-    .addOption(new Option("--precision <p>", "arithmetic").choices(["auto", "fp32", "bf16"]))
-    .option("--threads <n>", "libtorch threads (default: all cores)")
+    .option(
+      "--seed <n>",
+      `seed of data order, label draws and sampling (default: ${TOP_DEFAULTS.seed})`,
+    )
+    .addOption(precisionOption("auto"))
+    .addOption(threadsOption())
     .option("--no-progress", "print log lines instead of progress bars")
     .action(async (options: TrainCliOptions, command: Command) => {
       // Config source: the resumed run's own config, else --config, else nothing.
@@ -148,10 +197,10 @@ export function register(program: Command): void {
           );
         }
         file = { ...stored, out: options.resume };
-        source = path.join(options.resume, "config.json");
+        source = configSource(path.join(options.resume, "config.json"));
       } else if (options.config !== undefined) {
-        file = readConfigFile(options.config);
-        source = options.config;
+        file = readConfigOption(options.config);
+        source = configSource(options.config);
       }
 
       const overrides: Record<string, unknown> = {
@@ -178,7 +227,7 @@ export function register(program: Command): void {
         restartFromReference: options.restartFromReference === true ? true : undefined,
         seed: numberOption("--seed", options.seed),
         precision: options.precision,
-        threads: numberOption("--threads", options.threads),
+        threads: options.threads,
         // commander sets progress to true unless --no-progress was given.
         progress: command.getOptionValueSource("progress") === "cli" ? options.progress : undefined,
       };
