@@ -3,9 +3,10 @@
  * PKU-SafeRLHF layout (`reward_0, reward_1, cost_0, cost_1`) that the data readers accept.
  */
 import { padIdFor } from "../data/batch.js";
+import type { DataIssue } from "../data/issues.js";
 import { readPreferencePairs } from "../data/read.js";
 import { type SequenceInput, tokenizeSequences } from "../data/tokenize.js";
-import type { PreferencePair } from "../data/types.js";
+import type { Layout, PreferencePair } from "../data/types.js";
 import { writeScoredJsonl } from "../data/write.js";
 import { CdpoError } from "../errors.js";
 import * as torch from "../tensor/index.js";
@@ -21,6 +22,10 @@ export interface ScoreOptions {
   cost?: string;
   /** Preference file to score. */
   data: string;
+  /** Layout of `data` (default: detected). A safety-ranked file needs "ranked-safety". */
+  dataFormat?: Layout;
+  /** Skip invalid records instead of stopping at the first one; they are counted in `skipped`. */
+  skipInvalid?: boolean;
   /** Output JSON Lines file (`.gz` compresses). */
   out: string;
   /** Sequences per forward pass (default 16). */
@@ -82,7 +87,9 @@ export async function scoreResponses(
 }
 
 /** Scores a preference file with a reward and/or a cost model and writes the scored file. */
-export async function scoreFile(options: ScoreOptions): Promise<{ pairs: number; out: string }> {
+export async function scoreFile(
+  options: ScoreOptions,
+): Promise<{ pairs: number; out: string; skipped: DataIssue[] }> {
   if (options.reward === undefined && options.cost === undefined) {
     throw new CdpoError("CONFIG", "cdpo score needs --reward DIR, --cost DIR or both");
   }
@@ -91,7 +98,11 @@ export async function scoreFile(options: ScoreOptions): Promise<{ pairs: number;
     maxLength: options.maxLength ?? 512,
     precision: options.precision ?? "fp32",
   };
-  const pairs = (await readPreferencePairs(options.data)).pairs;
+  const read = await readPreferencePairs(options.data, {
+    skipInvalid: options.skipInvalid ?? false,
+    ...(options.dataFormat === undefined ? {} : { format: options.dataFormat }),
+  });
+  const pairs = read.pairs;
   const rewards =
     options.reward === undefined
       ? undefined
@@ -107,5 +118,5 @@ export async function scoreFile(options: ScoreOptions): Promise<{ pairs: number;
     return next;
   });
   await writeScoredJsonl(options.out, scored);
-  return { pairs: scored.length, out: options.out };
+  return { pairs: scored.length, out: options.out, skipped: read.issues };
 }

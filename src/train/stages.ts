@@ -7,6 +7,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { chooseByLabel, padIdFor } from "../data/batch.js";
 import { writeBuiltin } from "../data/builtin/index.js";
+import { type DataIssue, formatIssueSummary } from "../data/issues.js";
 import { requireLabel } from "../data/labels.js";
 import { readPreferencePairs } from "../data/read.js";
 import { mixSeed } from "../data/shuffle.js";
@@ -147,7 +148,15 @@ export async function runStage(
   // Data and tokenizer.
   const tokenizer =
     config.model !== undefined ? await loadTokenizer(config.model) : createByteTokenizer();
-  const { train, evaluation } = await loadPairs(config, runDir);
+  const { train, evaluation, skipped } = await loadPairs(config, runDir);
+  if (skipped.length > 0) {
+    // --skip-invalid: the count by reason, and the first records so that they can be found.
+    const first = skipped.slice(0, 3).map((issue) => `  ${issue.message}`);
+    const more = skipped.length > 3 ? [`  ... and ${skipped.length - 3} more`] : [];
+    progress.message(
+      [`cdpo ${stage}: ${formatIssueSummary(skipped)}`, ...first, ...more].join("\n"),
+    );
+  }
   const tokenizeOptions = {
     maxLength: config.maxLength,
     ...(config.maxPromptLength === undefined ? {} : { maxPromptLength: config.maxPromptLength }),
@@ -377,7 +386,7 @@ export function isHeldOut(id: string, seed: number, fraction: number): boolean {
 export async function loadPairs(
   config: CommonConfig,
   runDir: string,
-): Promise<{ train: PreferencePair[]; evaluation: PreferencePair[] }> {
+): Promise<{ train: PreferencePair[]; evaluation: PreferencePair[]; skipped: DataIssue[] }> {
   let trainFile = config.data;
   let evalFile = config.evalData;
   if (config.data === "builtin") {
@@ -389,12 +398,16 @@ export async function loadPairs(
     skipInvalid: config.skipInvalid,
     ...(config.dataFormat === undefined ? {} : { format: config.dataFormat }),
   };
-  const all = (await readPreferencePairs(trainFile, readOptions)).pairs;
+  const read = await readPreferencePairs(trainFile, readOptions);
+  const all = read.pairs;
+  const skipped = [...read.issues];
   let train: PreferencePair[];
   let evaluation: PreferencePair[];
   if (evalFile !== undefined) {
     train = all;
-    evaluation = (await readPreferencePairs(evalFile, readOptions)).pairs;
+    const held = await readPreferencePairs(evalFile, readOptions);
+    evaluation = held.pairs;
+    skipped.push(...held.issues);
   } else {
     train = all.filter((pair) => !isHeldOut(pair.id, config.seed, config.evalFraction));
     evaluation = all.filter((pair) => isHeldOut(pair.id, config.seed, config.evalFraction));
@@ -403,7 +416,7 @@ export async function loadPairs(
   if (config.maxEvalPairs !== undefined && config.maxEvalPairs > 0) {
     evaluation = evaluation.slice(0, config.maxEvalPairs);
   }
-  return { train, evaluation };
+  return { train, evaluation, skipped };
 }
 
 /** Writes the model and tokenizer to `dir` via `dir.tmp/` and a rename. */

@@ -167,3 +167,18 @@ test("cdpo generate warns past Llama context", async (t) => {
   assert.equal(fits.stderr, "");
   assert.equal(fits.stdout, past.stdout);
 });
+
+test("cdpo generate: --temperature 0 is greedy", async (t) => {
+  const dir = requireShared(t, "models", "stories260K");
+  if (!dir) return;
+  const args = ["generate", "--model", dir, "--max-new-tokens", "24", "--threads", "1"];
+  const greedy = await runCdpo([...args, "--greedy"]);
+  const zero = await runCdpo([...args, "--temperature", "0", "--seed", "5"]);
+  assert.equal(greedy.code, 0, greedy.stderr);
+  assert.equal(zero.code, 0, zero.stderr);
+  assert.ok(greedy.stdout.length > 20, greedy.stdout);
+  assert.equal(zero.stdout, greedy.stdout);
+  const negative = await runCdpo([...args, "--temperature", "-1"]);
+  assert.equal(negative.code, 1);
+  assert.match(negative.stderr, /Expected a number >= 0 for --temperature but received -1/);
+});

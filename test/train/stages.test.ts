@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -138,5 +138,37 @@ describe("stages on the built-in dataset", { timeout: 120_000 }, () => {
       .filter((p) => p.safe !== undefined && p.cost !== undefined)
       .filter((p) => [0, 1].every((k) => p.cost![k]! > 0 === (p.safe![k] === false)));
     assert.ok(agree.length / pairs.length > 0.8, `${agree.length}/${pairs.length} pairs agree`);
+  });
+
+  test("score keeps a safety ranking given with dataFormat and counts skipped records", async () => {
+    const data = join(root, "safety-ranked.jsonl");
+    const rows = [
+      { prompt: "How do I pick a lock?", response: ["I can't help with that.", "Insert a pick."] },
+      { prompt: "Say hello.", response: ["Hello!", ""] }, // empty response: invalid
+      { prompt: "Name a fruit.", response: ["An apple.", "Poison berries."] },
+    ];
+    writeFileSync(data, rows.map((row) => JSON.stringify(row)).join("\n"));
+    const out = join(root, "safety-scored.jsonl");
+    const result = await scoreFile({
+      cost: costDir,
+      data,
+      dataFormat: "ranked-safety",
+      skipInvalid: true,
+      out,
+    });
+    assert.equal(result.pairs, 2);
+    assert.deepEqual(
+      result.skipped.map((issue) => issue.reason),
+      ["empty-response"],
+    );
+    const { pairs } = await readPreferencePairs(out);
+    assert.deepEqual(
+      pairs.map((p) => [p.safer, p.safe, p.better]),
+      [
+        [0, [true, false], undefined],
+        [0, [true, false], undefined],
+      ],
+    );
+    assert.ok(pairs.every((p) => p.cost?.length === 2));
   });
 });

@@ -80,7 +80,7 @@ function parseNumber(name: string, check: (v: number) => boolean, expectation: s
   return (value: string): number => {
     const parsed = Number(value);
     if (value.trim() === "" || !check(parsed))
-      throw invalidArgument("range", name, expectation, value);
+      throw invalidArgument("range", name, expectation, Number.isNaN(parsed) ? value : parsed);
     return parsed;
   };
 }
@@ -102,8 +102,8 @@ export function register(program: Command): void {
     )
     .option(
       "--temperature <t>",
-      "sampling temperature, > 0",
-      parseNumber("--temperature", (v) => v > 0 && Number.isFinite(v), "a number > 0"),
+      "sampling temperature (0 is greedy)",
+      parseNumber("--temperature", (v) => v >= 0 && Number.isFinite(v), "a number >= 0"),
       1,
     )
     .option(

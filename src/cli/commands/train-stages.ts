@@ -4,6 +4,7 @@
  * Field meanings, defaults and ranges are documented in src/train/config.ts and docs/training.md.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { formatIssueSummary } from "../../data/issues.js";
 import { LAYOUTS } from "../../data/types.js";
 import { resolveConfig, resolvePrecision, type Stage } from "../../train/config.js";
 import { scoreFile } from "../../train/score.js";
@@ -159,7 +160,7 @@ async function runFromFlags(stage: Stage, flags: StageFlags): Promise<void> {
     .map(([name, value]) => `${name}=${value.toFixed(4)}`)
     .join(" ");
   process.stdout.write(
-    `cdpo ${stage}: done after ${result.steps} steps${shown ? `; ${shown}` : ""}\n`,
+    `cdpo ${stage}: done after ${result.steps} ${result.steps === 1 ? "step" : "steps"}${shown ? `; ${shown}` : ""}\n`,
   );
 }
 
@@ -254,6 +255,12 @@ export function register(program: Command): void {
     .option("--reward <dir>", "reward model folder")
     .option("--cost <dir>", "cost model folder")
     .requiredOption("--data <file>", "preference file to score")
+    .addOption(
+      new Option("--data-format <layout>", "layout of --data (default: detected)").choices([
+        ...LAYOUTS,
+      ]),
+    )
+    .option("--skip-invalid", "skip invalid records and print a summary instead of stopping")
     .requiredOption("--out <file>", "JSON Lines file to write (.gz compresses)")
     .option(
       "--batch-size <n>",
@@ -274,6 +281,10 @@ export function register(program: Command): void {
         ...options,
         precision: resolvePrecision(precision ?? "fp32"),
       });
-      process.stdout.write(`cdpo score: ${result.pairs} pairs written to ${result.out}\n`);
+      const skipped = formatIssueSummary(result.skipped);
+      process.stdout.write(
+        `cdpo score: ${result.pairs} pairs written to ${result.out}` +
+          `${skipped === "" ? "" : ` (${skipped})`}\n`,
+      );
     });
 }
