@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { LAYOUTS } from "../data/types.js";
 import { CdpoError } from "../errors.js";
+import { modelLabel } from "../run/names.js";
 import { suggestKey } from "../train/config.js";
 import { DPO_LOSS_TYPES } from "../train/losses.js";
 import { LABEL_MODES } from "./relabel.js";
@@ -303,16 +304,11 @@ export function initialLambdas(config: CdpoConfig): number[] {
 export function constraintNames(config: CdpoConfig): string[] {
   const names: string[] = [];
   for (const [index, cost] of config.costs.entries()) {
-    let name = cost.name ?? baseName(cost.model);
+    let name = cost.name ?? modelLabel(cost.model, "cost");
     while (names.includes(name)) name = `${name}-${index}`;
     names.push(name);
   }
   return names;
-}
-
-function baseName(dir: string): string {
-  const parts = dir.split(/[\\/]/).filter((part) => part !== "");
-  return parts.at(-1) ?? "cost";
 }
 
 /**

@@ -113,9 +113,11 @@ describe("cost specs", () => {
       costs: [
         { model: "runs/a/final", limit: 0 },
         { model: "runs/b/final", limit: 0 },
+        { model: "other/b/final", limit: 0 },
         { model: "x/harm", limit: 0, name: "harm" },
       ],
     });
-    assert.deepEqual(constraintNames(config), ["final", "final-1", "harm"]);
+    // A generic output folder is named with its run folder.
+    assert.deepEqual(constraintNames(config), ["a/final", "b/final", "b/final-2", "harm"]);
   });
 });

@@ -8,6 +8,7 @@ import { CdpoError } from "../../errors.js";
 import { evaluateModels } from "../../eval/evaluate.js";
 import { formatEvalTable } from "../../eval/table.js";
 import { writeJsonAtomic } from "../../run/folder.js";
+import { modelLabel } from "../../run/names.js";
 import { EvalTableSchema } from "../../run/records.js";
 import { resolvePrecision } from "../../train/config.js";
 import {
@@ -74,7 +75,7 @@ export function register(program: Command): void {
     .addOption(precisionOption("auto"))
     .addOption(threadsOption())
     .action(async (options: EvalCliOptions) => {
-      const names = options.names ?? options.models.map((dir) => path.basename(path.resolve(dir)));
+      const names = options.names ?? options.models.map((dir) => modelLabel(path.resolve(dir)));
       if (names.length !== options.models.length) {
         throw new CdpoError(
           "CONFIG",
