@@ -46,8 +46,12 @@ import { trainSft } from "./sft.js";
 /** Folder of a stage run's final model, written only after the last optimizer step. */
 export const FINAL_DIR = "final";
 
-/** Config keys a resumed run may change: they do not affect the numbers. */
-const RESUME_OVERRIDABLE = new Set(["resume", "progress", "config"]);
+/**
+ * Config keys a resumed run may change: settings of the machine, not of the experiment. A
+ * different thread count can change the last bits of reductions, so exact reproduction of an
+ * uninterrupted run needs the same one.
+ */
+const RESUME_OVERRIDABLE = new Set(["resume", "progress", "config", "threads"]);
 
 export interface StageResult extends TrainLoopResult {
   runDir: string;
@@ -104,7 +108,11 @@ export async function runStage(
         );
       }
     }
-    config = resolveConfig(stage, storedFields, { progress: merged.progress, out: resumeDir });
+    config = resolveConfig(stage, storedFields, {
+      progress: merged.progress,
+      out: resumeDir,
+      ...(merged.threads === undefined ? {} : { threads: merged.threads }),
+    });
   } else {
     config = resolveConfig(stage, file, overrides);
   }

@@ -172,12 +172,16 @@ describe("resume of a finished run", () => {
     const out = join(root, "finished-dpo");
     assert.ok(existsSync(join(out, "final")), "the dpo test above finished this run");
     const before = snapshotFolder(out);
-    const resumed = await runCli(["dpo", "--resume", out, "--no-progress"]).done;
+    // --threads is a machine setting: a resumed run may change it.
+    const resumed = await runCli(["dpo", "--resume", out, "--no-progress", "--threads", "1"]).done;
     assert.equal(resumed.code, 0, resumed.output);
     assert.match(resumed.output, /already complete \(step 4\), so there is nothing to resume/);
     assert.ok(resumed.output.includes(`final model is in ${join(out, "final")}`), resumed.output);
     assert.match(resumed.output, /cdpo dpo: done after 4 steps; eval_loss=/);
     assert.doesNotMatch(resumed.output, /resumed from|computing reference|step 1\/4/);
     assert.deepEqual(snapshotFolder(out), before);
+    const changed = await runCli(["dpo", "--resume", out, "--steps", "6", "--no-progress"]).done;
+    assert.equal(changed.code, 1);
+    assert.match(changed.output, /Cannot change "steps" when resuming .* \(stored 4, received 6\)/);
   });
 });
