@@ -7,8 +7,12 @@ import type { LabelName, PreferencePair } from "./types.js";
 
 const LABEL_COLUMNS: Record<LabelName, string> = {
   better: "better_response_id (or chosen/rejected)",
-  safer: "safer_response_id",
-  safe: "is_response_0_safe / is_response_1_safe",
+  safer:
+    "safer_response_id (or, for a file of ranked [safer, less safe] responses, read it with " +
+    "--data-format ranked-safety)",
+  safe:
+    "is_response_0_safe / is_response_1_safe (or, for a file of ranked [safe, unsafe] " +
+    "responses, read it with --data-format ranked-safety)",
   reward: "reward_0 / reward_1 (or reward_chosen / reward_rejected)",
   cost: "cost_0 / cost_1 (or cost_chosen / cost_rejected)",
 };

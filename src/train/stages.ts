@@ -149,6 +149,9 @@ export async function runStage(
   const resume = resumeDir !== undefined;
   if (resume && (await latestCheckpoint(runDir)) === undefined) {
     // Killed before its first checkpoint: start over, dropping the metrics it wrote.
+    progress.message(
+      `cdpo ${stage}: ${runDir} has no checkpoint yet, so the run starts over from step 0`,
+    );
     await truncateMetrics(runDir, stage, 0);
   }
   const loop: LoopConfig = { ...config, precision, lr };

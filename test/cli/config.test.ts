@@ -114,3 +114,11 @@ test("cdpo sft prints the missing config error", async () => {
       "out --config and pass the settings as options.\n",
   );
 });
+
+test("--out and --resume together are refused", async () => {
+  for (const command of ["dpo", "train"]) {
+    const result = await runCdpo([command, "--out", join(root, "a"), "--resume", join(root, "b")]);
+    assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+    assert.match(result.stderr, /option '--out <dir>' cannot be used with option '--resume <dir>'/);
+  }
+});

@@ -64,7 +64,7 @@ function addCommonOptions(command: Command): Command {
       "evaluate on the first N held-out pairs only",
       integer("--max-eval-pairs", 0),
     )
-    .option("--out <dir>", "run folder to create")
+    .addOption(new Option("--out <dir>", "run folder to create").conflicts("resume"))
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
     .option("--steps <n>", "optimizer steps (overrides --epochs)", integer("--steps", 1))
     .option("--epochs <x>", "passes over the training data (default: 1)", number("--epochs"))

@@ -130,7 +130,7 @@ export function register(program: Command): void {
       ]),
     )
     .option("--prompts <file>", "prompts for the constraint estimate (default: the data's prompts)")
-    .option("--out <dir>", "run folder to create")
+    .addOption(new Option("--out <dir>", "run folder to create").conflicts("resume"))
     .option("--resume <dir>", "continue the run in this folder from its last checkpoint")
     .option(
       "--iterations <n>",
