@@ -256,6 +256,22 @@ function describeIssues(error: z.ZodError, known: readonly string[]): string {
 // Loading
 
 /** Reads a JSON or YAML config file (by extension; YAML is a superset of JSON otherwise). */
+/**
+ * Turns the character offset in a JSON.parse message ("... at position 53") into a line and
+ * column with the line itself and a caret, as the YAML parser reports; "" without an offset.
+ */
+function jsonWhere(text: string, message: string): string {
+  const match = /at position (\d+)/.exec(message);
+  if (match === null) return "";
+  const offset = Math.min(Number(match[1]), text.length);
+  const start = text.lastIndexOf("\n", offset - 1) + 1;
+  const end = text.indexOf("\n", offset);
+  const line = text.slice(0, start).split("\n").length;
+  const column = offset - start + 1;
+  const source = text.slice(start, end === -1 ? undefined : end);
+  return ` (line ${line}, column ${column}):\n${source}\n${" ".repeat(column - 1)}^`;
+}
+
 export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
@@ -269,9 +285,14 @@ export function readConfigFile(file: string): Record<string, unknown> {
   try {
     value = file.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new CdpoError("CONFIG", `${file}: invalid config syntax: ${(error as Error).message}`, {
-      cause: error,
-    });
+    const message = (error as Error).message;
+    throw new CdpoError(
+      "CONFIG",
+      `${file}: invalid config syntax: ${message}${jsonWhere(text, message)}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== "object" || Array.isArray(value)) {

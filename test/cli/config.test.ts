@@ -122,3 +122,17 @@ test("--out and --resume together are refused", async () => {
     assert.match(result.stderr, /option '--out <dir>' cannot be used with option '--resume <dir>'/);
   }
 });
+
+test("a JSON config syntax error names the line and column", async () => {
+  const file = join(root, "syntax.json");
+  writeFileSync(file, '{\n  "steps": 3,\n  bad: 1\n}\n');
+  const result = await runCdpo(["sft", "--config", file, "--out", join(root, "never")]);
+  assert.equal(result.code, 1);
+  assert.ok(
+    result.stderr.includes(
+      `${file}: invalid config syntax: Expected double-quoted property name in JSON at ` +
+        "position 18 (line 3, column 3):\n  bad: 1\n  ^",
+    ),
+    result.stderr,
+  );
+});
