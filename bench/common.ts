@@ -55,7 +55,7 @@ export function runPytorch<T>(script: string, args: Record<string, unknown>): T 
  * both sides so that a change in machine load hits both alike.
  *
  * `bench/py/<script>` receives the JSON arguments (with the thread count) as its first argument,
- * builds what it measures, then answers each task name written to its stdin with one JSON line.
+ * builds what it measures, then prints one JSON line for each task name written to its stdin.
  */
 export class PytorchSession {
   readonly #child: ChildProcessWithoutNullStreams;

@@ -8,8 +8,8 @@
  *
  * bench/py/models.py runs the same model, written op for op the same way, in PyTorch with the
  * same weights (same seed and draw order), prompts and thread count. Its linear layers are
- * `F.linear`, as in transformers; cdpo's addon runs a linear on one input row as a
- * matrix-vector product (native/src/ops.cc), which is where batch-1 decoding gains. It also
+ * `F.linear`, as in transformers. cdpo's addon runs a linear on one input row as a
+ * matrix-vector product (native/src/ops.cc), so batch-1 decoding is faster. The reference also
  * returns its greedy tokens for batch 8, which must equal cdpo's.
  */
 import { type CausalLM, createModel, generate } from "../src/models/index.js";

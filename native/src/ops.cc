@@ -119,9 +119,8 @@ Napi::Value Op_clamp(const Napi::CallbackInfo& info) {
 
 // Whether linear() should run as a matrix-vector product: a single input row of a float32 or
 // float64 CPU tensor (batch-1 decoding) and a weight that is not small. libtorch 1.13 sends a
-// one-row linear to a BLAS gemm, and OpenBLAS's gemm packs the whole weight matrix on every call
-// unless it is small enough for its small-matrix kernel; a matrix-vector product reads the weight
-// once. Measured against PyTorch's F.linear (`npm run bench -- tensor`, linear-row-*, 2 threads):
+// one-row linear to a BLAS gemm. Unless the weight fits OpenBLAS's small-matrix kernel, that gemm
+// packs the whole weight matrix on every call, while a matrix-vector product reads it once. Measured against PyTorch's F.linear (`npm run bench -- tensor`, linear-row-*, 2 threads):
 // [8192, 512] 49 against 9.8 GFLOP/s and [1408, 512] 19.6 against 10.2, but [512, 512] 8.9
 // against 34 when it also took gemv. In a sweep of shapes on 1 and 2 threads the gemm won only
 // with at most 512 outputs and under 2^20 weights, so those keep it. Under autocast the gemm

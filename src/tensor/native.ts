@@ -149,9 +149,9 @@ function configureOpenMp(): void {
  * glibc maps every block of 128 KiB or more with its own `mmap` and unmaps it on free. Each op
  * whose output has that size (an [8, 8192] float32 logits block is 256 KiB) then pays for system
  * calls and page faults, until the first large free raises the threshold (glibc's dynamic rule,
- * capped at 32 MiB). A PyTorch script usually reaches the cap while building its model; cdpo creates
- * parameters in place and did not, so its decoding ran the same libtorch calls 15% slower (18.5
- * against 16.0 ms for one decoding step's matrix products, `bench/models.ts` config, batch 8).
+ * capped at 32 MiB). A PyTorch script usually reaches the cap while building its model. cdpo creates
+ * parameters in place, so it never did, and its decoding ran the same libtorch calls 15% slower:
+ * 18.5 against 16.0 ms for one decoding step's matrix products (`bench/models.ts` model, batch 8).
  * These are the values of the raised rule: 32 MiB, with trimming at twice that.
  */
 function configureMalloc(addon: NativeAddon): MallocThresholds | null {

@@ -416,9 +416,9 @@ export async function loadPairs(
   let evaluation: PreferencePair[];
   if (evalFile !== undefined) {
     train = all;
-    const held = await readPreferencePairs(evalFile, readOptions);
-    evaluation = held.pairs;
-    skipped.push(...held.issues);
+    const evalRead = await readPreferencePairs(evalFile, readOptions);
+    evaluation = evalRead.pairs;
+    skipped.push(...evalRead.issues);
   } else {
     train = all.filter((pair) => !isHeldOut(pair.id, config.seed, config.evalFraction));
     evaluation = all.filter((pair) => isHeldOut(pair.id, config.seed, config.evalFraction));

@@ -115,7 +115,7 @@ test("cdpo sft prints the missing config error", async () => {
   );
 });
 
-test("--out and --resume together are refused", async () => {
+test("--out with --resume is rejected", async () => {
   for (const command of ["dpo", "train"]) {
     const result = await runCdpo([command, "--out", join(root, "a"), "--resume", join(root, "b")]);
     assert.equal(result.code, 1, `${command}: ${result.stderr}`);
@@ -123,7 +123,7 @@ test("--out and --resume together are refused", async () => {
   }
 });
 
-test("a JSON config syntax error names the line and column", async () => {
+test("JSON syntax error gives line, column", async () => {
   const file = join(root, "syntax.json");
   writeFileSync(file, '{\n  "steps": 3,\n  bad: 1\n}\n');
   const result = await runCdpo(["sft", "--config", file, "--out", join(root, "never")]);

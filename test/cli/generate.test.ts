@@ -80,7 +80,7 @@ test("generate rejects GPT-2 past n_positions before compute", () => {
       /lower maxNewTokens to 5 or less/.test(error.message),
   );
   assert.equal(forwards.calls, 0);
-  // The longest prompt of a batch counts: 5 + 4 = 9.
+  // The check uses the batch's maximum prompt length: 5 + 4 = 9.
   assert.throws(
     () => generate(model, [[1], [1, 2, 3, 4, 5]], { maxNewTokens: 4, stopTokenIds: [] }),
     /is 9 tokens but GPT-2 has only 8 learned positions/,

@@ -9,7 +9,7 @@ import { runCdpo } from "../helpers/cli.js";
 const root = mkdtempSync(join(tmpdir(), "cdpo-cli-skip-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-test("a training command with --skip-invalid prints what it skipped", async () => {
+test("--skip-invalid prints skipped records", async () => {
   const rows: Record<string, string>[] = Array.from({ length: 12 }, (_, i) => ({
     prompt: `Say hi number ${i}.`,
     chosen: `Hi ${i}!`,

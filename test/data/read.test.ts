@@ -149,7 +149,7 @@ test("PKU-SafeRLHF safety pairs: ranked and ranked-safety", async (t) => {
   assert.equal(first.better, undefined);
   assert.equal(safety.pairs.at(-1)?.id, "pku-saferlhf-test-safety-pairs:5134");
   assert.throws(() => requireLabel(first, "better"), /has no "better" label/);
-  // Read without a format, the same file is a helpfulness ranking; the error says how to fix it.
+  // Read without a format, the same file is a helpfulness ranking, so the error names the fix.
   assert.throws(
     () => requireLabel(ranked.pairs[0]!, "safer"),
     /has no "safer" label\. .*read it with --data-format ranked-safety/,

@@ -108,7 +108,7 @@ test("no input from JavaScript crashes the process", () => {
   }
 });
 
-test("malloc thresholds: set at load, left to the user when tuned", () => {
+test("malloc thresholds: default and user-tuned", () => {
   const underTsx = import.meta.url.endsWith(".ts");
   const module = new URL(`../../src/tensor/index.${underTsx ? "ts" : "js"}`, import.meta.url);
   const base = { ...process.env };

@@ -154,7 +154,7 @@ describe("elementwise and matmul", () => {
 
   // A single input row with more than 512 outputs takes a matrix-vector product in the addon
   // (UseMatrixVector in native/src/ops.cc): it must give the gemm's values, shapes and gradients.
-  test("linear on one row matches the batched product", () => {
+  test("one-row linear matches batched linear", () => {
     const g = new torch.Generator(7);
     const weight = torch.randn([600, 64], { generator: g });
     const bias = torch.randn([600], { generator: g });
@@ -180,7 +180,7 @@ describe("elementwise and matmul", () => {
     close(empty.toFloat32Array(), [1, 2, 3, 1, 2, 3]);
   });
 
-  test("linear on one row: gradients equal the gemm path's", () => {
+  test("one-row linear gradients match gemm", () => {
     const g = new torch.Generator(8);
     const weight = torch.randn([520, 16], { generator: g }).requiresGrad_();
     const bias = torch.randn([520], { generator: g }).requiresGrad_();
@@ -200,7 +200,7 @@ describe("elementwise and matmul", () => {
     close(bias.grad!.toFloat32Array(), expected[1]!);
   });
 
-  test("linear on one row under autocast runs in bfloat16", () => {
+  test("one-row linear under autocast: bfloat16", () => {
     const weight = torch.randn([600, 4], { generator: new torch.Generator(9) });
     const out = torch.autocast(() => torch.linear(torch.ones([1, 4]), weight));
     assert.equal(out.dtype, "bfloat16");

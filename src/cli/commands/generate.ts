@@ -7,10 +7,15 @@
  */
 import { type Command, Option } from "commander";
 import { invalidArgument } from "../../errors.js";
-import { contextOverflow, describeContextOverflow } from "../../models/generate.js";
-import { generate, loadCausalLM, startTokens } from "../../models/index.js";
+import {
+  contextOverflow,
+  describeContextOverflow,
+  generate,
+  loadCausalLM,
+  startTokens,
+} from "../../models/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { applyThreads, threadsOption } from "../options.js";
+import { applyThreads, integerAtLeast, threadsOption } from "../options.js";
 
 export interface GenerateCommandOptions {
   model: string;
@@ -85,8 +90,6 @@ function parseNumber(name: string, check: (v: number) => boolean, expectation: s
   };
 }
 
-const integerAtLeast = (min: number) => (v: number) => Number.isInteger(v) && v >= min;
-
 export function register(program: Command): void {
   program
     .command("generate")
@@ -115,21 +118,16 @@ export function register(program: Command): void {
     .option(
       "--top-k <k>",
       "keep only the k most likely tokens (0: all)",
-      parseNumber("--top-k", integerAtLeast(0), "a non-negative integer"),
+      integerAtLeast("--top-k", 0),
       0,
     )
     .option(
       "--max-new-tokens <n>",
       "tokens to generate at most",
-      parseNumber("--max-new-tokens", integerAtLeast(1), "a positive integer"),
+      integerAtLeast("--max-new-tokens", 1),
       128,
     )
-    .option(
-      "--seed <s>",
-      "seed of the sampling generator",
-      parseNumber("--seed", integerAtLeast(0), "a non-negative integer"),
-      0,
-    )
+    .option("--seed <s>", "seed of the sampling generator", integerAtLeast("--seed", 0), 0)
     .option(
       "--repetition-penalty <r>",
       "penalty on tokens already present, > 0 (1: none)",
